@@ -1,0 +1,288 @@
+"""The parent channel: Node.js IPC ("json" serialization) on a file descriptor.
+
+Node's ``child_process`` IPC with the default serialization writes one
+``JSON.stringify(message) + "\\n"`` per message on a UNIX socketpair, both ways.
+:class:`LineDecoder` and :func:`encode` are the sans-I/O framing;
+:class:`ChannelProtocol` and :func:`open_channel` are the thin Twisted glue.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import stat
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from twisted.internet.protocol import Factory, Protocol
+from twisted.logger import Logger
+
+#: Longest line accepted from the parent; longer lines are discarded whole.
+MAX_LINE = 16 * 1024 * 1024
+
+_MISSING: Any = object()
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """An application message ``{key, value}`` from the parent."""
+
+    key: str
+    value: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class Exit:
+    """The bare string ``"exit"``: the parent asks for a graceful shutdown."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A line that is not a usable message; ``reason`` is one line for the log."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ignored:
+    """A valid line that carries nothing for us (Node internals, other strings)."""
+
+    reason: str
+
+
+Event = Message | Exit | Rejected | Ignored
+
+
+def _reject_constant(name: str) -> Any:
+    # JSON.parse rejects NaN/Infinity; so do we, to read exactly what Node reads.
+    raise ValueError(f"{name} is not JSON")
+
+
+_loads = json.JSONDecoder(parse_constant=_reject_constant).decode
+
+
+def _preview(line: bytes) -> str:
+    text = line[:40].decode("utf-8", "replace")
+    return repr(text) + ("..." if len(line) > 40 else "")
+
+
+def parse_line(line: bytes) -> Event:
+    """Classify one complete line (without its ``\\n``)."""
+    try:
+        obj = _loads(line.decode("utf-8"))
+    except UnicodeDecodeError:
+        return Rejected(f"line of {len(line)} bytes is not valid UTF-8")
+    except (ValueError, RecursionError) as e:
+        return Rejected(f"invalid JSON ({e}): {_preview(line)}")
+    if isinstance(obj, dict):
+        key = obj.get("key", _MISSING)
+        if isinstance(key, str):
+            return Message(key, obj.get("value"))
+        cmd = obj.get("cmd")
+        if isinstance(cmd, str) and cmd.startswith("NODE_"):
+            return Ignored(f"Node internal message {cmd}")
+        if key is _MISSING:
+            return Rejected(f"object without a 'key': {_preview(line)}")
+        return Rejected(f"'key' is not a string: {_preview(line)}")
+    if isinstance(obj, str):
+        if obj == "exit":
+            return Exit()
+        return Ignored(f"string message {obj[:40]!r}")
+    return Rejected(f"expected an object, got JSON {type(obj).__name__}: {_preview(line)}")
+
+
+class LineDecoder:
+    """Split a byte stream into JSON lines; bounded memory, never raises.
+
+    A line longer than ``max_line`` is reported once and skipped up to its
+    newline, so one bad message never poisons the rest of the channel.
+    """
+
+    def __init__(self, max_line: int = MAX_LINE) -> None:
+        self.max_line = max_line
+        self._buf = bytearray()
+        self._discarding = False
+
+    def feed(self, data: bytes) -> list[Event]:
+        """Take bytes as read from the channel; return the events they complete."""
+        events: list[Event] = []
+        if self._discarding:
+            nl = data.find(b"\n")
+            if nl < 0:
+                return events
+            self._discarding = False
+            data = data[nl + 1 :]
+        if b"\n" not in data:
+            self._buf += data
+            self._check_overflow(events)
+            return events
+        if self._buf:
+            self._buf += data
+            lines = bytes(self._buf).split(b"\n")
+        else:
+            lines = data.split(b"\n")
+        self._buf = bytearray(lines.pop())
+        for line in lines:
+            if len(line) > self.max_line:
+                events.append(self._too_long(len(line)))
+            elif line.strip():
+                events.append(parse_line(line))
+        self._check_overflow(events)
+        return events
+
+    def _check_overflow(self, events: list[Event]) -> None:
+        if len(self._buf) > self.max_line:
+            events.append(self._too_long(len(self._buf), partial=True))
+            self._buf = bytearray()
+            self._discarding = True
+
+    def _too_long(self, size: int, partial: bool = False) -> Rejected:
+        more = " or more" if partial else ""
+        return Rejected(f"line of {size}{more} bytes exceeds the {self.max_line}-byte limit")
+
+    @property
+    def pending(self) -> int:
+        """Bytes buffered towards an unfinished line."""
+        return len(self._buf)
+
+
+_dumps_utf8 = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+_dumps_ascii = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), allow_nan=False).encode
+
+
+def encode(key: str, value: Any = _MISSING) -> bytes:
+    """One outbound message as a line Node's ``JSON.parse`` reads back exactly.
+
+    UTF-8 kept as is; a lone surrogate (which JS strings may hold but UTF-8
+    cannot) falls back to ``\\uXXXX`` escapes, which JS reads back unchanged.
+    Raises ``ValueError``/``TypeError`` for values JSON cannot carry.
+    """
+    msg = {"key": key} if value is _MISSING else {"key": key, "value": value}
+    text = _dumps_utf8(msg)
+    try:
+        return text.encode("utf-8") + b"\n"
+    except UnicodeEncodeError:
+        return _dumps_ascii(msg).encode("ascii") + b"\n"
+
+
+class ChannelProtocol(Protocol):
+    """Frames the channel and hands each event to ``on_event``; EOF to ``on_close``."""
+
+    log = Logger()
+
+    def __init__(
+        self,
+        on_event: Callable[[Event], None],
+        on_close: Callable[[str], None],
+        max_line: int = MAX_LINE,
+    ) -> None:
+        self._decoder = LineDecoder(max_line)
+        self._on_event = on_event
+        self._on_close = on_close
+        self.connected_to_parent = False
+        self.closing = False
+
+    def connectionMade(self) -> None:
+        self.connected_to_parent = True
+
+    def dataReceived(self, data: bytes) -> None:
+        for event in self._decoder.feed(data):
+            if type(event) is Message:
+                self._on_event(event)
+            elif type(event) is Rejected:
+                self.log.warn("IPC: rejected a message from the parent: {reason}",
+                              reason=event.reason)
+            elif type(event) is Ignored:
+                self.log.debug("IPC: ignored {reason}", reason=event.reason)
+            else:
+                self._on_event(event)
+
+    def connectionLost(self, reason: Any = None) -> None:
+        self.connected_to_parent = False
+        self._on_close("the parent closed the IPC channel")
+
+    def send(self, key: str, value: Any = _MISSING) -> None:
+        """Write one message, unless shutdown has started; never raises."""
+        if self.closing or not self.connected_to_parent:
+            return
+        try:
+            line = encode(key, value)
+        except (TypeError, ValueError) as e:
+            self.log.error("IPC: cannot send {key!r} to the parent: {err}", key=key, err=e)
+            return
+        self.transport.write(line)
+
+    def close(self) -> None:
+        """Stop writing and close our end (after flushing what was written)."""
+        self.closing = True
+        if self.transport is not None and self.connected_to_parent:
+            self.transport.loseConnection()
+
+
+class ChannelError(Exception):
+    """The configured channel cannot be used; the message says why."""
+
+
+def resolve_channel(spec: str, environ: Mapping[str, str]) -> str | int | None:
+    """Turn ``--ipc`` into ``None`` (no parent), ``"stdio"`` or an fd number.
+
+    ``auto`` means Node's ``NODE_CHANNEL_FD`` when set; a Node parent that asks
+    for another serialization than "json" is refused with a clear message.
+    """
+    if spec == "none":
+        return None
+    if spec == "stdio":
+        return "stdio"
+    if spec == "auto":
+        raw = environ.get("NODE_CHANNEL_FD")
+        if raw is None or raw == "":
+            return None
+        mode = environ.get("NODE_CHANNEL_SERIALIZATION_MODE", "json")
+        if mode != "json":
+            raise ChannelError(
+                f"the parent uses the {mode!r} IPC serialization; only 'json' is supported"
+            )
+        where = f"NODE_CHANNEL_FD={raw!r}"
+    elif spec.startswith("fd:"):
+        raw = spec[3:]
+        where = f"--ipc {spec}"
+    else:
+        raise ChannelError(f"--ipc must be auto, stdio, none or fd:N, not {spec!r}")
+    try:
+        fd = int(raw)
+    except ValueError:
+        raise ChannelError(f"{where}: not a file descriptor number") from None
+    if fd < 0:
+        raise ChannelError(f"{where}: not a file descriptor number")
+    try:
+        mode_bits = os.fstat(fd).st_mode
+    except OSError as e:
+        raise ChannelError(f"{where}: fd {fd} is not open ({e.strerror})") from None
+    if not stat.S_ISSOCK(mode_bits):
+        raise ChannelError(f"{where}: fd {fd} is not a socket (Node's IPC channel is a socketpair)")
+    return fd
+
+
+def open_channel(reactor: Any, where: str | int, protocol: ChannelProtocol) -> None:
+    """Connect ``protocol`` to the channel ``where`` (an fd number or "stdio")."""
+    if where == "stdio":
+        from twisted.internet.stdio import StandardIO
+
+        StandardIO(protocol, reactor=reactor)
+        return
+    assert isinstance(where, int)
+    probe = socket.socket(fileno=os.dup(where))
+    try:
+        family, kind = probe.family, probe.type
+    finally:
+        probe.close()
+    if kind != socket.SOCK_STREAM:
+        raise ChannelError(f"fd {where} is not a stream socket")
+    factory = Factory.forProtocol(lambda: protocol)
+    factory.noisy = False
+    # The reactor works on a duplicate; drop the original so EOF is seen
+    # as soon as the parent's end closes.
+    reactor.adoptStreamConnection(where, family, factory)
+    os.close(where)

@@ -1,0 +1,132 @@
+"""Command line and wiring: ``twistd -n entryhw`` and ``entryhw-server`` share these."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import sys
+from typing import Any
+
+from twisted.python import usage
+
+from entryhw import __version__, ipc
+from entryhw.logs import LEVELS
+from entryhw.service import EntryService, Settings
+
+
+def _port(value: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise ValueError(f"--port wants a number from 0 to 65535, not {value!r}")
+    return port
+
+
+_port.coerceDoc = "0-65535; 0 picks a free port."  # type: ignore[attr-defined]
+
+
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < float("inf"):
+        raise ValueError(f"--watchdog wants a number of seconds (0 or more), not {value!r}")
+    return seconds
+
+
+_seconds.coerceDoc = "Seconds; 0 turns the watchdog off."  # type: ignore[attr-defined]
+
+
+def _choice(*allowed: str) -> Any:
+    def coerce(value: str) -> str:
+        if value not in allowed:
+            raise ValueError(f"{value!r} is not one of {', '.join(allowed)}")
+        return value
+
+    coerce.coerceDoc = f"One of: {', '.join(allowed)}."  # type: ignore[attr-defined]
+    return coerce
+
+
+class Options(usage.Options):
+    """Options of the Entry hardware bridge server."""
+
+    synopsis = "[options]"
+    longdesc = (
+        "Entry hardware bridge server: the child process that Entry Hardware spawns. "
+        "It serves the Entry workspace (Socket.IO) on 127.0.0.1:23518 and talks to its "
+        "parent over Node's IPC channel (fd in NODE_CHANNEL_FD, JSON lines). Without a "
+        "parent it runs standalone and opens at once. SIGTERM, SIGINT, end-of-file on the "
+        "channel or the message \"exit\" stop it cleanly (exit code 0)."
+    )
+    optFlags = [["version", None, "Print the version and exit."]]
+    optParameters = [
+        ["port", "p", 23518, "TCP port to listen on.", _port],
+        ["interface", "i", "127.0.0.1", "Address to listen on. Keep it on loopback."],
+        ["certs", None, None,
+         "Directory with the TLS files (hardware.key, cert.pem, ChainCA1.crt, RootCA.crt)."],
+        ["modules", None, None, "Directory of hardware block modules served under /modules/."],
+        ["watchdog", None, 2.0,
+         "How often to check that the parent is still there; end-of-file on the "
+         "channel is handled at once regardless.", _seconds],
+        ["ipc", None, "auto",
+         "Parent channel: auto (NODE_CHANNEL_FD when set, else none), stdio (JSON lines "
+         "on stdin/stdout), none (standalone), or fd:N."],
+        ["log-format", None, "text", "Log line format on stderr.", _choice("text", "json")],
+        ["log-level", None, "info", "Least severe level logged.", _choice(*LEVELS)],
+    ]
+
+    def opt_version(self) -> None:
+        print(f"entryhw {__version__}")
+        sys.exit(0)
+
+    def parseOptions(self, options: list[str] | None = None) -> None:
+        """Parse, or print a one-line reason and exit with status 2 (usage error)."""
+        try:
+            super().parseOptions(options)
+        except usage.UsageError as e:
+            sys.stderr.write(f"entryhw: error: {e}\nentryhw: see --help for the options\n")
+            raise SystemExit(2) from None
+
+    def parseArgs(self, *args: str) -> None:
+        if args:
+            raise usage.UsageError(f"unexpected argument(s): {' '.join(args)}")
+
+    def postOptions(self) -> None:
+        interface = self["interface"]
+        try:
+            address = ipaddress.ip_address(interface)
+        except ValueError:
+            raise usage.UsageError(f"--interface {interface!r} is not an IP address") from None
+        self.loopback = address.is_loopback
+        for name in ("certs", "modules"):
+            path = self[name]
+            if path is not None and not os.path.isdir(path):
+                raise usage.UsageError(f"--{name} {path!r} is not a directory")
+        try:
+            self.channel = ipc.resolve_channel(self["ipc"], os.environ)
+        except ipc.ChannelError as e:
+            raise usage.UsageError(str(e)) from None
+
+    def settings(self) -> Settings:
+        """The parsed options as plain data."""
+        return Settings(
+            port=self["port"],
+            interface=self["interface"],
+            channel=self.channel,
+            watchdog=self["watchdog"],
+            certs=self["certs"],
+            modules=self["modules"],
+        )
+
+
+def makeService(options: Options) -> EntryService:
+    """Build the service (the twistd plugin entry point)."""
+    service = EntryService(options.settings())
+    if not options.loopback:
+        service.log.warn(
+            "listening on {interface}, which is not a loopback address: other machines "
+            "can reach this server", interface=options["interface"])
+    return service
