@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 from twisted.protocols.policies import WrappingFactory
@@ -24,10 +25,41 @@ class Root(Resource):
         return HELLO
 
 
+class BoundedRequest(Request):
+    """A request that stops storing its body past ``site.max_body`` bytes.
+
+    twisted.web buffers whole bodies before rendering; this keeps a hostile
+    client from filling memory or disk. The resource sees ``body_too_large``.
+    """
+
+    body_too_large = False
+    _body_size = 0
+
+    def gotLength(self, length: int | None) -> None:
+        if length is not None and length > self.channel.site.max_body:
+            self.body_too_large = True
+            self.content = io.BytesIO()
+            return
+        super().gotLength(length)
+
+    def handleContentChunk(self, data: bytes) -> None:
+        if self.body_too_large:
+            return
+        self._body_size += len(data)
+        if self._body_size > self.channel.site.max_body:
+            self.body_too_large = True
+            self.content = io.BytesIO()
+            return
+        super().handleContentChunk(data)
+
+
 class QuietSite(Site):
     """A Site that writes no access log: long-polling would log every message."""
 
     noisy = False
+    requestFactory = BoundedRequest
+    #: Largest request body kept (bytes); Engine.IO's maxPayload plus framing.
+    max_body = 1_000_000 + 4096
 
     def log(self, request: Request) -> None:
         pass
