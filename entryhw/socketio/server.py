@@ -262,8 +262,12 @@ class Broadcast:
         """Send to every target (no acks on broadcasts); returns how many."""
         frames = _Frames(Packet(EVENT, self.namespace.name, [event, *args]))
         count = 0
+        packet = frames._packet
         for socket in self.targets():
-            socket.client.send_frames(frames.get(socket.client.rev))
+            if socket._pending is not None:  # still in its connect hook
+                socket._pending.append(packet)
+            else:
+                socket.client.send_frames(frames.get(socket.client.rev))
             count += 1
         return count
 
@@ -408,6 +412,7 @@ class _Client:
         socket.connected = True
         socket._pending = []  # emits from the hook wait for the CONNECT reply
         self.sockets[nsp] = socket
+        namespace.sockets[sid] = socket
         namespace._join(socket, sid)
         if self._connect_timer is not None and self._connect_timer.active():
             self._connect_timer.cancel()
@@ -428,7 +433,6 @@ class _Client:
                 return
         if not socket.connected:  # the hook disconnected it
             return
-        namespace.sockets[sid] = socket
         self.send_packet(Packet(CONNECT, nsp, {"sid": sid} if self.rev == 5 else None))
         pending, socket._pending = socket._pending, None
         for packet in pending:

@@ -1,0 +1,271 @@
+"""The Entry routing rules (PROTOCOL.md sections 1, 4 and 5) as plain Python.
+
+No sockets, no reactor: the :class:`Bridge` is fed parent messages and socket
+events and answers through the calls of an :class:`Outputs` object, which
+the Twisted glue implements with the Socket.IO server, the host client and
+the IPC channel (and tests implement with a recorder).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from twisted.logger import Logger
+
+log = Logger()
+
+#: runningModeChanged values.
+HOST, CLIENT = 2, 3
+#: cloudModeChanged values.
+SINGLE, CLOUD = 0, 1
+
+#: Internal room every browser joins, so "all browsers" is one broadcast.
+#: Room ids from the outside may not start with NUL (see :func:`room_id`).
+BROWSERS = "\x00browsers"
+
+
+class Outputs(Protocol):
+    """What the bridge can make happen."""
+
+    def to_parent(self, key: str, value: Any = ...) -> None: ...
+    def emit_to_socket(self, sid: str, event: str, payload: Any) -> None: ...
+    def emit_to_room(self, room: str, event: str, payload: Any) -> None: ...
+    def join(self, sid: str, room: str) -> None: ...
+    def emit_to_host(self, event: str, payload: Any) -> None: ...
+
+
+def room_id(value: Any) -> str | None:
+    """A usable room id from a query value or ``matchTarget`` argument, else None."""
+    if isinstance(value, dict):
+        value = value.get("roomId")
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = str(value)  # entryjs may send a numeric id; rooms are strings
+    if isinstance(value, str) and value and not value.startswith("\x00") and len(value) <= 256:
+        return value
+    return None
+
+
+@dataclass
+class Stats:
+    """Counters for /status."""
+
+    started: float = field(default_factory=time.monotonic)
+    messages_in: int = 0
+    messages_out: int = 0
+    hardware_connected: int = 0
+    hardware_failed: int = 0
+    rejected: int = 0
+
+
+class Bridge:
+    """Routing state of one server process, host or client.
+
+    Host side: ``browsers`` and ``hardware`` map socket ids to their room
+    (``None`` until known); ``matched`` maps a room to the hardware client
+    that serves it. Client side: ``own_room`` is re-announced to the host with
+    ``matchTarget`` on every (re)connect.
+    """
+
+    def __init__(self, out: Outputs, crypto: Callable[[str, str], str] | None = None) -> None:
+        self.out = out
+        self.crypto = crypto
+        self.mode: int | None = None
+        self.own_room: str | None = None
+        self.host_connected = False
+        self.browsers: dict[str, str | None] = {}
+        self.hardware: dict[str, str | None] = {}
+        self.matched: dict[str, str] = {}
+        self.stats = Stats()
+        self.parent_handlers: dict[str, Callable[[Any], None]] = {
+            "addRoomId": self.add_room_id,
+            "send": self.send,
+            "disconnectHardware": lambda _value: self.send("disconnectHardware"),
+            "connectHardwareSuccess": self._hardware_success,
+            "connectHardwareFailed": self._hardware_failed,
+            "encrypt": lambda value: self._crypto("encrypt", value),
+            "decrypt": lambda value: self._crypto("decrypt", value),
+            "secret": self._secret,
+        }
+
+    @property
+    def cloud_mode(self) -> int:
+        if self.mode == CLIENT:
+            return CLOUD
+        return CLOUD if self.hardware else SINGLE
+
+    # -- modes -----------------------------------------------------------
+
+    def became_host(self) -> None:
+        self.mode = HOST
+        self.host_connected = False
+        self.out.to_parent("runningModeChanged", HOST)
+        self.out.to_parent("cloudModeChanged", SINGLE)
+
+    def became_client(self) -> None:
+        self.mode = CLIENT
+        self.browsers.clear()
+        self.hardware.clear()
+        self.matched.clear()
+        self.out.to_parent("runningModeChanged", CLIENT)
+        self.out.to_parent("cloudModeChanged", CLOUD)
+
+    # -- parent messages -------------------------------------------------
+
+    def from_parent(self, key: str, value: Any) -> bool:
+        """Handle one parent message; False if the key is not ours."""
+        handler = self.parent_handlers.get(key)
+        if handler is None:
+            return False
+        handler(value)
+        return True
+
+    def add_room_id(self, value: Any) -> None:
+        room = room_id(value)
+        if room is None:
+            log.warn("addRoomId: {value!r} is not a usable room id; ignored", value=value)
+            return
+        self.own_room = room
+        if self.mode == CLIENT and self.host_connected:
+            self.out.emit_to_host("matchTarget", room)
+
+    def send(self, value: Any) -> None:
+        """Parent ``send``: ``{data: value}`` to our browser(s), wherever they are."""
+        payload = {"data": value}
+        self.stats.messages_out += 1
+        if self.mode == CLIENT:
+            if self.host_connected:
+                self.out.emit_to_host("message", payload)
+            return
+        if self.hardware and self.own_room is not None:
+            self.out.emit_to_room(self.own_room, "message", payload)
+        else:
+            self.out.emit_to_room(BROWSERS, "message", payload)
+
+    def _hardware_success(self, value: Any) -> None:
+        self.stats.hardware_connected += 1
+
+    def _hardware_failed(self, value: Any) -> None:
+        self.stats.hardware_failed += 1
+
+    def _secret(self, value: Any) -> None:
+        log.warn("IPC: the parent asked for the raw secret; it is never sent (use encrypt/"
+                 "decrypt)")
+
+    def _crypto(self, op: str, value: Any) -> None:
+        result = ""
+        if self.crypto is None:
+            log.error("IPC {op}: no secret is configured (see --secret-file); replying ''",
+                      op=op)
+        elif not isinstance(value, str):
+            log.error("IPC {op}: the value must be a string, not {t}; replying ''", op=op,
+                      t=type(value).__name__)
+        else:
+            result = self.crypto(op, value)
+        self.out.to_parent(op, result)
+
+    # -- host side: sockets ------------------------------------------------
+
+    def socket_connected(self, sid: str, query: dict[str, str]) -> None:
+        if query.get("childServer") == "true":
+            self.hardware[sid] = None
+        else:
+            room = room_id(query.get("roomId"))
+            self.browsers[sid] = room
+            self.out.join(sid, BROWSERS)
+            if room is not None:
+                self.out.join(sid, room)
+        self.out.to_parent("connection")
+        self.out.to_parent("cloudModeChanged", self.cloud_mode)
+
+    def socket_disconnected(self, sid: str) -> None:
+        if sid in self.hardware:
+            room = self.hardware.pop(sid)
+            if room is not None and self.matched.get(room) == sid:
+                del self.matched[room]
+        elif sid in self.browsers:
+            room = self.browsers.pop(sid)
+        else:
+            return
+        if room is None:
+            self.out.to_parent("close")
+        else:
+            self.out.to_parent("close", room)
+        if not self.hardware:
+            self.out.to_parent("cloudModeChanged", SINGLE)
+
+    def match_target(self, sid: str, value: Any) -> None:
+        if sid not in self.hardware:
+            log.info("matchTarget from {sid}, which is not a hardware client; ignored", sid=sid)
+            self.stats.rejected += 1
+            return
+        room = room_id(value)
+        if room is None:
+            log.info("matchTarget from {sid} with no usable roomId ({value!r}); ignored",
+                     sid=sid, value=value)
+            self.stats.rejected += 1
+            return
+        old = self.hardware[sid]
+        if old is not None and self.matched.get(old) == sid:
+            del self.matched[old]
+        self.hardware[sid] = room
+        self.matched[room] = sid
+
+    def message(self, sid: str, payload: Any) -> Any:
+        """A ``message`` event on the host; returns the ack value."""
+        self.stats.messages_in += 1
+        if self.hardware:
+            room = self.hardware.get(sid)
+            if sid in self.hardware:
+                if room is not None:
+                    self.out.emit_to_room(room, "message", payload)
+            else:
+                room = self.browsers.get(sid)
+                target = self.matched.get(room) if room is not None else None
+                if target is not None:
+                    self.out.emit_to_socket(target, "message", payload)
+                elif room is not None and room == self.own_room:
+                    self.out.to_parent("data", payload)
+        else:
+            self.out.to_parent("data", payload)
+        if isinstance(payload, dict):
+            key = payload.get("key")
+            if key is not None:
+                return key
+        return True
+
+    # -- client side: the host connection -------------------------------------
+
+    def host_up(self) -> None:
+        self.host_connected = True
+        if self.own_room is not None:
+            self.out.emit_to_host("matchTarget", self.own_room)
+
+    def host_down(self) -> None:
+        self.host_connected = False
+
+    def host_message(self, payload: Any) -> None:
+        self.stats.messages_in += 1
+        self.out.to_parent("data", payload)
+
+    # -- status ------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        rooms = {r for r in self.browsers.values() if r is not None}
+        rooms.update(self.matched)
+        return {
+            "runningMode": self.mode,
+            "cloudMode": self.cloud_mode if self.mode is not None else None,
+            "browsers": len(self.browsers),
+            "hardwareClients": len(self.hardware),
+            "rooms": sorted(rooms),
+            "ownRoom": self.own_room,
+            "hostConnected": self.host_connected if self.mode == CLIENT else None,
+            "messagesIn": self.stats.messages_in,
+            "messagesOut": self.stats.messages_out,
+            "hardwareConnected": self.stats.hardware_connected,
+            "hardwareFailed": self.stats.hardware_failed,
+            "uptimeSeconds": round(time.monotonic() - self.stats.started, 1),
+        }
