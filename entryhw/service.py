@@ -8,24 +8,17 @@ to the bridge, not here.
 from __future__ import annotations
 
 import signal
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from twisted.application.service import MultiService
 from twisted.internet.defer import Deferred, gatherResults, maybeDeferred
-from twisted.internet.error import CannotListenError
 from twisted.logger import Logger
 
 from entryhw import ipc
+from entryhw.modes import Modes
 from entryhw.watchdog import WatchdogService
-from entryhw.web import ConnectionTracker, make_site
-
-#: runningModeChanged values (PROTOCOL.md section 1).
-HOST, CLIENT = 2, 3
-#: cloudModeChanged values.
-SINGLE, CLOUD = 0, 1
 
 
 @dataclass(frozen=True)
@@ -38,12 +31,7 @@ class Settings:
     watchdog: float = 2.0
     certs: str | None = None
     modules: str | None = None
-
-
-class Parent(Protocol):
-    """Where messages for the parent go."""
-
-    def send(self, key: str, value: Any = ...) -> None: ...
+    crypto: Callable[[str, str], str] | None = None
 
 
 class StandaloneParent:
@@ -61,7 +49,7 @@ class StandaloneParent:
 
 
 class EntryService(MultiService):
-    """Listens on ``open``, reports modes to the parent, exits when it goes."""
+    """Waits for ``open``, then hosts or joins a host; exits when the parent goes."""
 
     log = Logger()
 
@@ -72,15 +60,13 @@ class EntryService(MultiService):
         self.settings = settings
         self.reactor = reactor
         self.exit_code = 0
-        self.running_mode: int | None = None
-        self.started_at = time.monotonic()
-        self.site = make_site()
-        self.factory = ConnectionTracker(self.site)
-        self.port: Any = None
+        self.opened = False
         self.channel: ipc.ChannelProtocol | None = None
         self.parent_link: ipc.ChannelProtocol | StandaloneParent = StandaloneParent()
+        self.modes = Modes(reactor=reactor, port=settings.port, interface=settings.interface,
+                           modules=settings.modules, crypto=settings.crypto,
+                           to_parent=lambda *a: self.parent_link.send(*a))
         self._shutting_down = False
-        self._handlers: dict[str, Callable[[Any], None]] = {"open": self.open}
 
     # -- lifecycle -----------------------------------------------------
 
@@ -114,13 +100,7 @@ class EntryService(MultiService):
         """Close the channel first (nothing more is written), then the port and connections."""
         self._shutting_down = True
         self.parent_link.close()
-        waits = [maybeDeferred(super().stopService)]
-        if self.port is not None:
-            port, self.port = self.port, None
-            waits.append(maybeDeferred(port.stopListening))
-        closed = self.factory.close_all()
-        if closed:
-            self.log.info("closed {n} connection(s)", n=closed)
+        waits = [maybeDeferred(super().stopService), maybeDeferred(self.modes.stop)]
         return gatherResults(waits, consumeErrors=True).addCallback(lambda _: None)
 
     def shutdown(self, reason: str) -> None:
@@ -149,40 +129,23 @@ class EntryService(MultiService):
 
     def _on_parent_event(self, event: ipc.Event) -> None:
         if type(event) is ipc.Message:
-            handler = self._handlers.get(event.key)
-            if handler is None:
-                self.log.warn("IPC: ignoring a message with unknown key {key!r}", key=event.key)
-                return
-            handler(event.value)
+            key = event.key
+            if key == "open":
+                self.open()
+            elif not self.modes.bridge.from_parent(key, event.value):
+                self.log.warn("IPC: ignoring a message with unknown key {key!r}", key=key)
         elif type(event) is ipc.Exit:
             self.shutdown("the parent sent 'exit'")
 
     def _on_parent_gone(self, reason: str) -> None:
         self.shutdown(reason)
 
-    def open(self, value: Any = None) -> None:
-        """Start listening; idempotent (the original flipped to client mode on a 2nd open)."""
-        if self.running_mode is not None:
-            self.log.info("'open' again while running: ignored (already {mode})",
-                          mode="host" if self.running_mode == HOST else "client")
+    def open(self) -> None:
+        """Start hosting or join a host; idempotent (the original flipped modes on a 2nd open)."""
+        if self.opened:
+            self.log.info("'open' again while running: ignored")
             return
+        self.opened = True
         if self.settings.certs:
             self.log.warn("--certs is not supported yet by this version: serving plain HTTP")
-        interface, port = self.settings.interface, self.settings.port
-        try:
-            self.port = self.reactor.listenTCP(port, self.factory, interface=interface)
-        except CannotListenError as e:
-            self.running_mode = CLIENT
-            self.log.error(
-                "cannot listen on {interface}:{port} ({err}); another server holds it? "
-                "reporting client mode",
-                interface=interface, port=port, err=e.socketError,
-            )
-            self.parent_link.send("runningModeChanged", CLIENT)
-            self.parent_link.send("cloudModeChanged", CLOUD)
-            return
-        self.running_mode = HOST
-        bound = self.port.getHost()
-        self.log.info("listening on http://{host}:{port}/", host=bound.host, port=bound.port)
-        self.parent_link.send("runningModeChanged", HOST)
-        self.parent_link.send("cloudModeChanged", SINGLE)
+        self.modes.open()

@@ -11,6 +11,7 @@ from twisted.python import usage
 
 from entryhw import __version__, ipc
 from entryhw.logs import LEVELS
+from entryhw.secret import Crypto, SecretError
 from entryhw.service import EntryService, Settings
 
 
@@ -68,6 +69,9 @@ class Options(usage.Options):
         ["certs", None, None,
          "Directory with the TLS files (hardware.key, cert.pem, ChainCA1.crt, RootCA.crt)."],
         ["modules", None, None, "Directory of hardware block modules served under /modules/."],
+        ["secret-file", None, None,
+         "File holding the passphrase for the parent's encrypt/decrypt messages "
+         "[default: 'secret' in the --certs directory, when present]."],
         ["watchdog", None, 2.0,
          "How often to check that the parent is still there; end-of-file on the "
          "channel is handled at once regardless.", _seconds],
@@ -105,10 +109,24 @@ class Options(usage.Options):
             path = self[name]
             if path is not None and not os.path.isdir(path):
                 raise usage.UsageError(f"--{name} {path!r} is not a directory")
+        self.crypto = self._load_secret()
         try:
             self.channel = ipc.resolve_channel(self["ipc"], os.environ)
         except ipc.ChannelError as e:
             raise usage.UsageError(str(e)) from None
+
+    def _load_secret(self) -> Crypto | None:
+        path = self["secret-file"]
+        if path is None and self["certs"] is not None:
+            default = os.path.join(self["certs"], "secret")
+            if os.path.exists(default):
+                path = default
+        if path is None:
+            return None
+        try:
+            return Crypto.from_file(path)
+        except SecretError as e:
+            raise usage.UsageError(f"--secret-file: {e}") from None
 
     def settings(self) -> Settings:
         """The parsed options as plain data."""
@@ -119,6 +137,7 @@ class Options(usage.Options):
             watchdog=self["watchdog"],
             certs=self["certs"],
             modules=self["modules"],
+            crypto=self.crypto,
         )
 
 

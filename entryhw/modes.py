@@ -1,0 +1,232 @@
+"""Host and client mode, and the re-election between them (PROTOCOL.md 3-5).
+
+Glue only: it binds the port (host) or dials the host (client), wires the
+Socket.IO server or client to the :class:`~entryhw.bridge.Bridge`, and when
+the host goes away tries to take the port over. Whoever binds first wins;
+the rest dial the winner. Randomised delays keep simultaneous losers from
+stepping on each other, and a growing backoff keeps a port held by a
+stranger from making copies spin.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable
+from typing import Any
+
+from twisted.internet.error import CannotListenError
+from twisted.logger import Logger
+from twisted.web.resource import Resource
+from twisted.web.server import Request
+
+from entryhw import __version__
+from entryhw.bridge import Bridge
+from entryhw.modules import ModulesResource
+from entryhw.socketio.server import Socket, SocketIOServer
+from entryhw.web import ConnectionTracker, Root, make_site
+
+log = Logger()
+
+_NO_PAYLOAD: Any = object()
+
+#: Engine.IO timings of the original (socket.io 2 with pingInterval 1000).
+PING_INTERVAL_MS, PING_TIMEOUT_MS = 1000, 5000
+
+
+class StatusResource(Resource):
+    """``GET /status``: a small JSON snapshot for people and monitoring."""
+
+    isLeaf = True
+
+    def __init__(self, status: Callable[[], dict[str, Any]]) -> None:
+        super().__init__()
+        self.status = status
+
+    def render_GET(self, request: Request) -> bytes:
+        request.setHeader(b"content-type", b"application/json")
+        request.setHeader(b"cache-control", b"no-store")
+        return json.dumps(self.status(), indent=1).encode() + b"\n"
+
+
+class Modes:
+    """Owns the listening port, the Socket.IO server and the host client."""
+
+    def __init__(self, *, reactor: Any, port: int, interface: str, modules: str | None,
+                 to_parent: Callable[..., None], crypto: Callable[[str, str], str] | None,
+                 rng: random.Random | None = None) -> None:
+        self.reactor = reactor
+        self.port_number = port
+        self.interface = interface
+        self._to_parent = to_parent
+        self.rng = rng or random.Random()
+        self.bridge = Bridge(self, crypto)
+        self.sio = SocketIOServer(ping_interval=PING_INTERVAL_MS, ping_timeout=PING_TIMEOUT_MS,
+                                  clock=reactor)
+        self._wire_host_events()
+        root = Root()
+        root.putChild(b"socket.io", self.sio.resource())
+        root.putChild(b"modules", ModulesResource(modules))
+        root.putChild(b"status", StatusResource(self.status))
+        self.factory = ConnectionTracker(make_site(root))
+        self.port: Any = None
+        self.client: Any = None
+        self.failures = 0
+        self._election: Any = None
+        self.stopped = False
+
+    # -- Outputs for the bridge ----------------------------------------------
+
+    def to_parent(self, key: str, value: Any = _NO_PAYLOAD) -> None:
+        if value is _NO_PAYLOAD:
+            self._to_parent(key)
+        else:
+            self._to_parent(key, value)
+
+    def emit_to_socket(self, sid: str, event: str, payload: Any) -> None:
+        socket = self.sio.namespaces["/"].sockets.get(sid)
+        if socket is not None:
+            socket.emit(event, payload)
+
+    def emit_to_room(self, room: str, event: str, payload: Any) -> None:
+        self.sio.to(room).emit(event, payload)
+
+    def join(self, sid: str, room: str) -> None:
+        socket = self.sio.namespaces["/"].sockets.get(sid)
+        if socket is not None:
+            socket.join(room)
+
+    def emit_to_host(self, event: str, payload: Any) -> None:
+        if self.client is not None:
+            self.client.emit(event, payload)
+
+    # -- host side ---------------------------------------------------------------
+
+    def _wire_host_events(self) -> None:
+        bridge = self.bridge
+        sio = self.sio
+
+        @sio.on("connect")
+        def connected(socket: Socket) -> None:
+            bridge.socket_connected(socket.sid, socket.handshake.query)
+
+        @sio.on("disconnect")
+        def disconnected(socket: Socket, reason: str) -> None:
+            bridge.socket_disconnected(socket.sid)
+
+        @sio.on("message")
+        def message(socket: Socket, payload: Any = _NO_PAYLOAD, *extra: Any) -> Any:
+            if payload is _NO_PAYLOAD:
+                log.info("'message' without a payload from {sid}; ignored", sid=socket.sid)
+                bridge.stats.rejected += 1
+                return False
+            return bridge.message(socket.sid, payload)
+
+        @sio.on("matchTarget")
+        def match_target(socket: Socket, value: Any = None, *extra: Any) -> None:
+            bridge.match_target(socket.sid, value)
+
+        @sio.on("*")
+        def unknown(socket: Socket, event: Any, *args: Any) -> None:
+            log.info("unknown event {event!r} from {sid}; ignored", event=event, sid=socket.sid)
+            bridge.stats.rejected += 1
+
+    def open(self) -> None:
+        """The parent's ``open``: host if the port is free, else client."""
+        self._try_host()
+
+    def _try_host(self) -> None:
+        self._election = None
+        if self.stopped:
+            return
+        try:
+            self.port = self.reactor.listenTCP(self.port_number, self.factory,
+                                               interface=self.interface)
+        except CannotListenError as e:
+            log.info("cannot listen on {interface}:{port} ({err}): client mode",
+                     interface=self.interface, port=self.port_number, err=e.socketError)
+            self.bridge.became_client()
+            self._dial_host()
+            return
+        self.failures = 0
+        bound = self.port.getHost()
+        log.info("listening on http://{host}:{port}/ (host mode)", host=bound.host,
+                 port=bound.port)
+        self.bridge.became_host()
+
+    # -- client side ---------------------------------------------------------
+
+    def _dial_host(self) -> None:
+        from entryhw.socketio.client import SocketIOClient
+
+        host = "127.0.0.1" if self.interface in ("0.0.0.0", "127.0.0.1") else self.interface
+        if ":" in host:
+            host = f"[{host}]"
+        client = SocketIOClient(f"http://{host}:{self.port_number}",
+                                query={"childServer": "true"}, eio=3, reconnection=False,
+                                reactor=self.reactor)
+        self.client = client
+        client.on("connect", lambda: self._host_up(client))
+        client.on("message", lambda payload=None, *extra: self.bridge.host_message(payload))
+        client.on("disconnect", lambda reason=None: self._host_lost(client, reason))
+        client.on("connect_error", lambda err=None: self._host_unreachable(client, err))
+        client.connect()
+
+    def _host_up(self, client: Any) -> None:
+        if client is not self.client:
+            return
+        self.failures = 0
+        log.info("connected to the host on port {port} (client mode)", port=self.port_number)
+        self.bridge.host_up()
+
+    def _host_lost(self, client: Any, reason: Any) -> None:
+        if client is not self.client:
+            return
+        self.client = None
+        self.bridge.host_down()
+        log.info("lost the host ({reason}); trying to take over the port", reason=reason)
+        # Small random delay: every orphaned copy races for the port; one wins.
+        self._schedule_election(self.rng.uniform(0.05, 0.5))
+
+    def _host_unreachable(self, client: Any, err: Any) -> None:
+        if client is not self.client:
+            return
+        self.client = None
+        self.bridge.host_down()
+        self.failures += 1
+        delay = min(10.0, 0.25 * 2 ** self.failures) * self.rng.uniform(0.5, 1.5)
+        level = log.warn if self.failures >= 3 else log.info
+        level("cannot reach a host on port {port} ({err}); attempt {n}, retrying in {delay:.1f}s"
+              "{hint}", port=self.port_number, err=err, n=self.failures, delay=delay,
+              hint=" (is the port held by something that is not an Entry server?)"
+              if self.failures >= 3 else "")
+        self._schedule_election(delay)
+
+    def _schedule_election(self, delay: float) -> None:
+        if self.stopped:
+            return
+        if self._election is not None and self._election.active():
+            self._election.cancel()
+        self._election = self.reactor.callLater(delay, self._try_host)
+
+    # -- status and shutdown -----------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        return {"version": __version__, **self.bridge.status()}
+
+    def stop(self) -> Any:
+        """Stop listening and dialling; close every connection. Returns a Deferred or None."""
+        self.stopped = True
+        if self._election is not None and self._election.active():
+            self._election.cancel()
+        if self.client is not None:
+            client, self.client = self.client, None
+            client.disconnect()
+        self.sio.close()
+        closed = self.factory.close_all()
+        if closed:
+            log.info("closed {n} connection(s)", n=closed)
+        if self.port is not None:
+            port, self.port = self.port, None
+            return port.stopListening()
+        return None
