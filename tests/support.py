@@ -71,14 +71,22 @@ def port_is_free(port: int) -> bool:
         return True
 
 
-def http_get(port: int, path: str = "/", timeout: float = 5.0) -> tuple[int, bytes, Any]:
-    """(status, body, headers) of a GET on 127.0.0.1:port; HTTP errors included."""
-    url = f"http://{LOOPBACK}:{port}{path}"
+def request(port: int, method: str, path: str, body: bytes | None = None,
+            headers: dict[str, str] | None = None, timeout: float = 5.0
+            ) -> tuple[int, bytes, Any]:
+    """(status, body, headers) of one request to 127.0.0.1:port; HTTP errors included."""
+    req = urllib.request.Request(f"http://{LOOPBACK}:{port}{path}", data=body, method=method,
+                                 headers=headers or {})
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
             return resp.status, resp.read(), resp.headers
     except urllib.error.HTTPError as e:
         return e.code, e.read(), e.headers
+
+
+def http_get(port: int, path: str = "/", timeout: float = 5.0) -> tuple[int, bytes, Any]:
+    """(status, body, headers) of a GET on 127.0.0.1:port; HTTP errors included."""
+    return request(port, "GET", path, timeout=timeout)
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str, step: float = 0.02) -> Any:

@@ -14,8 +14,6 @@ import json
 import os
 import sys
 import time
-import urllib.error
-import urllib.request
 from typing import Any
 
 from twisted.trial.unittest import TestCase
@@ -28,6 +26,7 @@ from tests.support import (
     free_port,
     http_get,
     node,
+    request,
     require_npm_peers,
     wait_for,
 )
@@ -426,18 +425,6 @@ class ExampleTests(TestCase):
 
 
 # -- raw HTTP ----------------------------------------------------------------------------------
-
-def request(port: int, method: str, path: str, body: bytes | None = None,
-            headers: dict[str, str] | None = None) -> tuple[int, bytes, Any]:
-    """(status, body, headers) of one request to 127.0.0.1:port; HTTP errors included."""
-    req = urllib.request.Request(f"http://{LOOPBACK}:{port}{path}", data=body, method=method,
-                                 headers=headers or {})
-    try:
-        with urllib.request.urlopen(req, timeout=5) as resp:
-            return resp.status, resp.read(), resp.headers
-    except urllib.error.HTTPError as e:
-        return e.code, e.read(), e.headers
-
 
 ENGINE = "/socket.io/?EIO=4&transport=polling"
 TEXT = {"content-type": "text/plain;charset=UTF-8"}

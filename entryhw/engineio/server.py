@@ -194,14 +194,14 @@ class EngineResource(Resource):
         session = None
         if sid is not None:
             session = self.engine.sessions.get(sid)
-            if session is None or session.eio != eio:
+            if session is None or session.eio != eio or session.expired():
                 return self._error(request, SESSION_UNKNOWN)
         if transport == "websocket":
             upgrade = (request.getHeader(b"upgrade") or b"").lower()
             if upgrade != b"websocket" or request.method != b"GET":
                 return self._error(request, BAD_REQUEST)
-            if session is not None and (session.transport != "polling" or session.closed):
-                return self._error(request, BAD_REQUEST)
+            # A socket for a session that cannot upgrade is accepted, then closed
+            # (as engine.io does), leaving the session itself untouched.
             return self.websocket.render(request)
         if session is None:
             if request.method != b"GET":
@@ -296,6 +296,7 @@ class EngineWebSocket(WebSocketServerProtocol):
 
     session: Session | None = None
     upgrading = False
+    refused = False
 
     def onConnect(self, request: Any) -> None:
         engine: EngineServer = self.factory.engine
@@ -304,10 +305,13 @@ class EngineWebSocket(WebSocketServerProtocol):
         sid = params.get("sid")
         if sid:
             session = engine.sessions.get(sid[0])
-            if session is None or not session.begin_upgrade(self):
-                raise ConnectionDeny(ConnectionDeny.BAD_REQUEST, "session not upgradable")
-            self.session = session
-            self.upgrading = True
+            if session is None:
+                raise ConnectionDeny(ConnectionDeny.BAD_REQUEST, "Session ID unknown")
+            if session.begin_upgrade(self):
+                self.session = session
+                self.upgrading = True
+            else:
+                self.refused = True
             return None
         self._query = {k: v[0] for k, v in params.items() if v}
         self._headers = dict(request.headers)
@@ -315,6 +319,9 @@ class EngineWebSocket(WebSocketServerProtocol):
         return None
 
     def onOpen(self) -> None:
+        if self.refused:
+            self.sendClose(1000)
+            return
         if self.session is not None:
             return
         engine: EngineServer = self.factory.engine

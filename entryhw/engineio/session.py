@@ -134,6 +134,14 @@ class Session:
         else:
             self._schedule_ping()
 
+    def expired(self) -> bool:
+        """True if the heartbeat deadline has passed (checked as requests arrive,
+        so a request racing the timer cannot revive a dead session)."""
+        timer = self._timeout_timer
+        if timer is not None and timer.active() and timer.getTime() <= self.server.clock.seconds():
+            self._finish("ping timeout")
+        return self.closed
+
     def _arm_timeout(self, ms: int) -> None:
         timer = self._timeout_timer
         if timer is not None and timer.active():
@@ -249,7 +257,8 @@ class Session:
 
     def begin_upgrade(self, ws: Any) -> bool:
         """A WebSocket with this sid arrived; it must probe then send UPGRADE."""
-        if self.transport != "polling" or self._upgrading is not None or self._closing:
+        if (self.transport != "polling" or self._upgrading is not None or self._closing
+                or self.closed):
             return False
         self._upgrading = ws
         self._upgrade_timer = self.server.clock.callLater(
