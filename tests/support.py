@@ -226,8 +226,10 @@ class Proc:
 class NodeParent(Proc):
     """tests/js/parent.js: spawns a server the way Entry Hardware does."""
 
-    def __init__(self, server_argv: list[str], *, cleanup: Callable[..., None]) -> None:
-        super().__init__([node(), str(JS_DIR / "parent.js"), *server_argv], cleanup=cleanup)
+    def __init__(self, server_argv: list[str], *, cleanup: Callable[..., None],
+                 env: dict[str, str] | None = None) -> None:
+        super().__init__([node(), str(JS_DIR / "parent.js"), *server_argv], cleanup=cleanup,
+                         env=env)
         spawned = self.expect(lambda e: e.get("ev") in ("spawned", "error"), what="spawn")
         if spawned["ev"] != "spawned":
             raise AssertionError(f"node could not spawn the server: {spawned}")
@@ -237,10 +239,18 @@ class NodeParent(Proc):
     def send(self, msg: Any) -> None:
         self.write_json({"op": "send", "msg": msg})
 
-    def message(self, key: str, timeout: float = 10.0) -> Any:
-        """The next IPC message from the server with this key."""
-        return self.expect(lambda e: e.get("ev") == "message" and e["msg"].get("key") == key,
-                           timeout, f"IPC message {key!r}")["msg"]
+    def message(self, key: str, timeout: float = 10.0, **value: Any) -> Any:
+        """The next IPC message from the server with this key (and value, if given)."""
+        def match(e: Any) -> bool:
+            return (e.get("ev") == "message" and e["msg"].get("key") == key
+                    and ("value" not in value or e["msg"].get("value") == value["value"]))
+
+        return self.expect(match, timeout, f"IPC message {key!r} {value}")["msg"]
+
+    def messages(self, key: str) -> list[Any]:
+        """Values of every IPC message with this key looked at so far."""
+        return [e["msg"].get("value") for e in self.seen
+                if e.get("ev") == "message" and e["msg"].get("key") == key]
 
 
 class ChannelParent:
@@ -310,3 +320,71 @@ class ChannelParent:
             except queue.Empty:
                 pass
         return False
+
+
+class Lines:
+    """A Proc's JSON lines, taken by matching fields, in any order across sources."""
+
+    def __init__(self, proc: Proc) -> None:
+        self.proc = proc
+        self.backlog: list[dict[str, Any]] = []
+
+    def expect(self, timeout: float = 10.0, **fields: Any) -> dict[str, Any]:
+        """The first line (kept aside or still to come) whose ``fields`` have these values."""
+        def match(item: Any) -> bool:
+            return isinstance(item, dict) and all(item.get(k) == v for k, v in fields.items())
+
+        for i, item in enumerate(self.backlog):
+            if match(item):
+                return self.backlog.pop(i)
+
+        def take(item: Any) -> bool:
+            if match(item):
+                return True
+            self.backlog.append(item)
+            return False
+
+        return self.proc.expect(take, timeout, f"a line with {fields!r}")
+
+    def drain(self, settle: float = 0.0) -> list[dict[str, Any]]:
+        """Everything received so far (after ``settle`` seconds), kept aside too."""
+        time.sleep(settle)
+        while not self.proc.events.empty():
+            item = self.proc.events.get()
+            if item is EOFError:
+                self.proc.events.put(EOFError)
+                break
+            self.proc.seen.append(item)
+            self.backlog.append(item)
+        return list(self.backlog)
+
+    def history(self, **fields: Any) -> list[dict[str, Any]]:
+        """Every line received and looked at so far that has these field values."""
+        return [item for item in self.proc.seen
+                if isinstance(item, dict) and all(item.get(k) == v for k, v in fields.items())]
+
+
+class Clients(Lines):
+    """tests/js/sio_client.js: named socket.io clients, v2 or v4, in one Node process."""
+
+    def __init__(self, test: Any) -> None:
+        require_npm_peers()
+        super().__init__(Proc([node(), str(JS_DIR / "sio_client.js")], cleanup=test.addCleanup))
+
+    def connect(self, c: str, version: str, url: str, nsp: str = "",
+                **opts: Any) -> None:
+        self.proc.write_json({"op": "connect", "c": c, "version": version, "url": url,
+                              "nsp": nsp, "opts": opts})
+
+    def emit(self, c: str, event: str, *args: Any, ack: str | None = None) -> None:
+        cmd: dict[str, Any] = {"op": "emit", "c": c, "event": event, "args": list(args)}
+        if ack is not None:
+            cmd["ack"] = ack
+        self.proc.write_json(cmd)
+
+    def transport(self, c: str) -> str:
+        self.proc.write_json({"op": "transport", "c": c})
+        return self.expect(c=c, ev="transport")["name"]
+
+    def close(self, c: str) -> None:
+        self.proc.write_json({"op": "close", "c": c})

@@ -13,21 +13,19 @@ import base64
 import json
 import os
 import sys
-import time
 from typing import Any
 
 from twisted.trial.unittest import TestCase
 
 from tests.support import (
     HERE,
-    JS_DIR,
     LOOPBACK,
+    Clients,
+    Lines,
     Proc,
     free_port,
     http_get,
-    node,
     request,
-    require_npm_peers,
     wait_for,
 )
 
@@ -71,48 +69,6 @@ MIXED = [
 ]
 
 
-class Lines:
-    """A Proc's JSON lines, taken by matching fields, in any order across sources."""
-
-    def __init__(self, proc: Proc) -> None:
-        self.proc = proc
-        self.backlog: list[dict[str, Any]] = []
-
-    def expect(self, timeout: float = 10.0, **fields: Any) -> dict[str, Any]:
-        """The first line (kept aside or still to come) whose ``fields`` have these values."""
-        def match(item: Any) -> bool:
-            return isinstance(item, dict) and all(item.get(k) == v for k, v in fields.items())
-
-        for i, item in enumerate(self.backlog):
-            if match(item):
-                return self.backlog.pop(i)
-
-        def take(item: Any) -> bool:
-            if match(item):
-                return True
-            self.backlog.append(item)
-            return False
-
-        return self.proc.expect(take, timeout, f"a line with {fields!r}")
-
-    def drain(self, settle: float = 0.0) -> list[dict[str, Any]]:
-        """Everything received so far (after ``settle`` seconds), kept aside too."""
-        time.sleep(settle)
-        while not self.proc.events.empty():
-            item = self.proc.events.get()
-            if item is EOFError:
-                self.proc.events.put(EOFError)
-                break
-            self.proc.seen.append(item)
-            self.backlog.append(item)
-        return list(self.backlog)
-
-    def history(self, **fields: Any) -> list[dict[str, Any]]:
-        """Every line received and looked at so far that has these field values."""
-        return [item for item in self.proc.seen
-                if isinstance(item, dict) and all(item.get(k) == v for k, v in fields.items())]
-
-
 class App(Lines):
     """tests/sio_test_app.py (or another script taking the port) on a free port."""
 
@@ -139,32 +95,6 @@ class App(Lines):
             return http_get(self.port, "/", timeout=1)[0] == 200
         except OSError:
             return False
-
-
-class Clients(Lines):
-    """tests/js/sio_client.js: named socket.io clients, v2 or v4, in one Node process."""
-
-    def __init__(self, test: TestCase) -> None:
-        require_npm_peers()
-        super().__init__(Proc([node(), str(JS_DIR / "sio_client.js")], cleanup=test.addCleanup))
-
-    def connect(self, c: str, version: str, url: str, nsp: str = "",
-                **opts: Any) -> None:
-        self.proc.write_json({"op": "connect", "c": c, "version": version, "url": url,
-                              "nsp": nsp, "opts": opts})
-
-    def emit(self, c: str, event: str, *args: Any, ack: str | None = None) -> None:
-        cmd: dict[str, Any] = {"op": "emit", "c": c, "event": event, "args": list(args)}
-        if ack is not None:
-            cmd["ack"] = ack
-        self.proc.write_json(cmd)
-
-    def transport(self, c: str) -> str:
-        self.proc.write_json({"op": "transport", "c": c})
-        return self.expect(c=c, ev="transport")["name"]
-
-    def close(self, c: str) -> None:
-        self.proc.write_json({"op": "close", "c": c})
 
 
 class IntegrationCase(TestCase):
