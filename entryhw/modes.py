@@ -22,9 +22,10 @@ from twisted.web.server import Request
 
 from entryhw import __version__
 from entryhw.bridge import Bridge
+from entryhw.listener import Listener
 from entryhw.modules import ModulesResource
 from entryhw.socketio.server import Socket, SocketIOServer
-from entryhw.web import ConnectionTracker, Root, make_site
+from entryhw.web import Root, make_site
 
 log = Logger()
 
@@ -54,7 +55,8 @@ class Modes:
 
     def __init__(self, *, reactor: Any, port: int, interface: str, modules: str | None,
                  to_parent: Callable[..., None], crypto: Callable[[str, str], str] | None,
-                 rng: random.Random | None = None) -> None:
+                 tls: Any = None, tls_only: bool = False, insecure_client: bool = False,
+                 certs: str | None = None, rng: random.Random | None = None) -> None:
         self.reactor = reactor
         self.port_number = port
         self.interface = interface
@@ -66,9 +68,14 @@ class Modes:
         self._wire_host_events()
         root = Root()
         root.putChild(b"socket.io", self.sio.resource())
-        root.putChild(b"modules", ModulesResource(modules))
+        forbidden = tuple(str(p.parent) for p in tls.sources.paths) if tls is not None else ()
+        if certs is not None:
+            forbidden += (certs,)
+        root.putChild(b"modules", ModulesResource(modules, forbidden))
         root.putChild(b"status", StatusResource(self.status))
-        self.factory = ConnectionTracker(make_site(root))
+        self.tls = tls
+        self.insecure_client = insecure_client
+        self.factory = Listener(make_site(root), tls, tls_only)
         self.port: Any = None
         self.client: Any = None
         self.failures = 0
@@ -150,8 +157,11 @@ class Modes:
             return
         self.failures = 0
         bound = self.port.getHost()
-        log.info("listening on http://{host}:{port}/ (host mode)", host=bound.host,
-                 port=bound.port)
+        scheme = "https" if self.tls is not None else "http"
+        log.info("listening on {scheme}://{host}:{port}/ (host mode{also})", scheme=scheme,
+                 host=bound.host, port=bound.port,
+                 also=", plain HTTP too" if self.tls is not None and not self.factory.tls_only
+                 else "")
         self.bridge.became_host()
 
     # -- client side ---------------------------------------------------------
@@ -162,9 +172,16 @@ class Modes:
         host = "127.0.0.1" if self.interface in ("0.0.0.0", "127.0.0.1") else self.interface
         if ":" in host:
             host = f"[{host}]"
-        client = SocketIOClient(f"http://{host}:{self.port_number}",
-                                query={"childServer": "true"}, eio=3, reconnection=False,
-                                reactor=self.reactor)
+        if self.tls is not None:
+            # Verify the host as a browser would: SNI hw.playentry.org, our chain.
+            from entryhw.tls import client_options
+
+            url = f"https://{host}:{self.port_number}"
+            creator = client_options(self.tls.certs, self.insecure_client)
+        else:
+            url, creator = f"http://{host}:{self.port_number}", None
+        client = SocketIOClient(url, query={"childServer": "true"}, eio=3, reconnection=False,
+                                reactor=self.reactor, tls_context_factory=creator)
         self.client = client
         client.on("connect", lambda: self._host_up(client))
         client.on("message", lambda payload=None, *extra: self.bridge.host_message(payload))
@@ -212,7 +229,14 @@ class Modes:
     # -- status and shutdown -----------------------------------------------------
 
     def status(self) -> dict[str, Any]:
-        return {"version": __version__, **self.bridge.status()}
+        status = {"version": __version__, **self.bridge.status()}
+        if self.tls is not None:
+            status["tls"] = {"notAfter": self.tls.not_after.isoformat(),
+                             "subject": self.tls.certs.leaf.subject.rfc4514_string(),
+                             "plainHttp": not self.factory.tls_only}
+        else:
+            status["tls"] = None
+        return status
 
     def stop(self) -> Any:
         """Stop listening and dialling; close every connection. Returns a Deferred or None."""

@@ -46,9 +46,14 @@ def _read(path: str) -> bytes:
     return data
 
 
-def find_block(folder: str, segments: list[str]) -> bytes:
-    """The block script for URL path ``segments`` (after /modules/), or ModuleError."""
+def find_block(folder: str, segments: list[str], forbidden: tuple[str, ...] = ()) -> bytes:
+    """The block script for URL path ``segments`` (after /modules/), or ModuleError.
+
+    Nothing inside a ``forbidden`` folder (the certificate folder) is served,
+    even if the modules folder contains it or links into it.
+    """
     root = os.path.realpath(folder)
+    forbidden = tuple(os.path.realpath(f) for f in forbidden)
     if len(segments) != 1:
         raise ModuleError(404, "module names are one path segment")
     name = segments[0]
@@ -68,6 +73,8 @@ def find_block(folder: str, segments: list[str]) -> bytes:
     if "\x00" in block or os.path.isabs(block):
         raise ModuleError(404, f"{name}.json: refused block path {block!r}")
     target = _inside(root, os.path.join(root, block))
+    if target is not None and any(os.path.commonpath([f, target]) == f for f in forbidden):
+        raise ModuleError(404, f"{name}.json: block {block!r} is in the certificate folder")
     if target is None or not os.path.isfile(target):
         raise ModuleError(404, f"{name}.json: block {block!r} is not a file inside the folder")
     try:
@@ -81,16 +88,17 @@ class ModulesResource(Resource):
 
     isLeaf = True
 
-    def __init__(self, folder: str | None) -> None:
+    def __init__(self, folder: str | None, forbidden: tuple[str, ...] = ()) -> None:
         super().__init__()
         self.folder = folder
+        self.forbidden = forbidden
 
     def render_GET(self, request: Request) -> bytes:
         try:
             if self.folder is None:
                 raise ModuleError(404, "no --modules folder configured")
             segments = [s.decode("utf-8") for s in request.postpath]
-            body = find_block(self.folder, segments)
+            body = find_block(self.folder, segments, self.forbidden)
         except UnicodeDecodeError:
             return self._refuse(request, ModuleError(404, "module name is not UTF-8"))
         except ModuleError as e:

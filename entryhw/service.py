@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from twisted.application.internet import TimerService
 from twisted.application.service import MultiService
 from twisted.internet.defer import Deferred, gatherResults, maybeDeferred
 from twisted.logger import Logger
@@ -32,6 +33,10 @@ class Settings:
     certs: str | None = None
     modules: str | None = None
     crypto: Callable[[str, str], str] | None = None
+    tls: Any = None  # entryhw.tls.ServerTLS when certificates are configured
+    tls_only: bool = False
+    insecure_client: bool = False
+    reload_interval: float = 30.0
 
 
 class StandaloneParent:
@@ -64,8 +69,9 @@ class EntryService(MultiService):
         self.channel: ipc.ChannelProtocol | None = None
         self.parent_link: ipc.ChannelProtocol | StandaloneParent = StandaloneParent()
         self.modes = Modes(reactor=reactor, port=settings.port, interface=settings.interface,
-                           modules=settings.modules, crypto=settings.crypto,
-                           to_parent=lambda *a: self.parent_link.send(*a))
+                           modules=settings.modules, crypto=settings.crypto, tls=settings.tls,
+                           tls_only=settings.tls_only, insecure_client=settings.insecure_client,
+                           certs=settings.certs, to_parent=lambda *a: self.parent_link.send(*a))
         self._shutting_down = False
 
     # -- lifecycle -----------------------------------------------------
@@ -73,6 +79,16 @@ class EntryService(MultiService):
     def startService(self) -> None:
         super().startService()
         self.reactor.callWhenRunning(self._install_signal_handlers)
+        tls = self.settings.tls
+        if tls is not None:
+            self.log.info("TLS certificate {subject}, valid until {when:%Y-%m-%d}",
+                          subject=tls.certs.leaf.subject.rfc4514_string(), when=tls.not_after)
+            if self.settings.reload_interval > 0:
+                TimerService(self.settings.reload_interval, self._check_certificates
+                             ).setServiceParent(self)
+        if self.settings.insecure_client:
+            self.log.warn("--insecure-client: in client mode the host's certificate is NOT "
+                          "verified; anything on this port can pose as the host")
         where = self.settings.channel
         if where is None:
             self.log.info("no parent IPC channel: standalone mode, opening at once")
@@ -124,6 +140,14 @@ class EntryService(MultiService):
 
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, handler)
+        if self.settings.tls is not None:
+            signal.signal(signal.SIGHUP, lambda signum, frame: self.reactor.callFromThread(
+                self.settings.tls.reload, "SIGHUP"))
+
+    def _check_certificates(self) -> None:
+        tls = self.settings.tls
+        if tls.changed():
+            tls.reload("the files changed")
 
     # -- parent messages ----------------------------------------------
 
@@ -146,6 +170,4 @@ class EntryService(MultiService):
             self.log.info("'open' again while running: ignored")
             return
         self.opened = True
-        if self.settings.certs:
-            self.log.warn("--certs is not supported yet by this version: serving plain HTTP")
         self.modes.open()

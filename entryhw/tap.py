@@ -62,12 +62,26 @@ class Options(usage.Options):
         "parent it runs standalone and opens at once. SIGTERM, SIGINT, end-of-file on the "
         "channel or the message \"exit\" stop it cleanly (exit code 0)."
     )
-    optFlags = [["version", None, "Print the version and exit."]]
+    optFlags = [
+        ["version", None, "Print the version and exit."],
+        ["tls-only", None, "Refuse plain HTTP on the port (by default TLS and plain share it)."],
+        ["insecure-client", None,
+         "In client mode, do not verify the host's certificate (the original's behaviour; "
+         "not recommended)."],
+    ]
     optParameters = [
         ["port", "p", 23518, "TCP port to listen on.", _port],
         ["interface", "i", "127.0.0.1", "Address to listen on. Keep it on loopback."],
         ["certs", None, None,
-         "Directory with the TLS files (hardware.key, cert.pem, ChainCA1.crt, RootCA.crt)."],
+         "Directory with the TLS files (hardware.key, cert.pem, ChainCA1.crt, RootCA.crt); "
+         "without them the server speaks plain HTTP."],
+        ["cert-file", None, None,
+         "One PEM with the leaf certificate then its chain (instead of --certs); it may "
+         "hold the key too."],
+        ["key-file", None, None, "The private key for --cert-file, if not inside it."],
+        ["reload-interval", None, 30.0,
+         "How often to check the certificate files for changes (they are reloaded "
+         "without dropping connections; SIGHUP reloads at once).", _seconds],
         ["modules", None, None, "Directory of hardware block modules served under /modules/."],
         ["secret-file", None, None,
          "File holding the passphrase for the parent's encrypt/decrypt messages "
@@ -110,10 +124,29 @@ class Options(usage.Options):
             if path is not None and not os.path.isdir(path):
                 raise usage.UsageError(f"--{name} {path!r} is not a directory")
         self.crypto = self._load_secret()
+        self.tls = self._load_tls()
         try:
             self.channel = ipc.resolve_channel(self["ipc"], os.environ)
         except ipc.ChannelError as e:
             raise usage.UsageError(str(e)) from None
+
+    def _load_tls(self) -> Any:
+        if self["cert-file"] is None and self["key-file"] is None and self["certs"] is None:
+            if self["tls-only"]:
+                raise usage.UsageError("--tls-only needs certificates (--certs or --cert-file)")
+            return None
+        from entryhw import tls  # pyOpenSSL only when certificates may be configured
+
+        try:
+            sources = tls.find_sources(self["certs"], self["cert-file"], self["key-file"])
+            if sources is None:
+                if self["tls-only"]:
+                    raise usage.UsageError(f"--tls-only: no certificate files in "
+                                           f"{self['certs']}")
+                return None
+            return tls.ServerTLS(sources)
+        except tls.TLSConfigError as e:
+            raise usage.UsageError(f"TLS: {e}") from None
 
     def _load_secret(self) -> Crypto | None:
         path = self["secret-file"]
@@ -138,6 +171,10 @@ class Options(usage.Options):
             certs=self["certs"],
             modules=self["modules"],
             crypto=self.crypto,
+            tls=self.tls,
+            tls_only=bool(self["tls-only"]),
+            insecure_client=bool(self["insecure-client"]),
+            reload_interval=self["reload-interval"],
         )
 
 

@@ -1,11 +1,9 @@
-"""The HTTP side: the resource tree and a Site that can close what it serves."""
+"""The HTTP side: the root resource and a quiet Site with bounded request bodies."""
 
 from __future__ import annotations
 
 import io
-from typing import Any
 
-from twisted.protocols.policies import WrappingFactory
 from twisted.web.resource import NoResource, Resource
 from twisted.web.server import Request, Site
 
@@ -70,18 +68,3 @@ def make_site(root: Resource | None = None) -> QuietSite:
     site = QuietSite(root if root is not None else Root())
     site.displayTracebacks = False
     return site
-
-
-class ConnectionTracker(WrappingFactory):
-    """Wraps the listening factory so shutdown can close every live connection."""
-
-    noisy = False
-
-    def close_all(self) -> int:
-        """Close every connection; returns how many there were."""
-        live = list(self.protocols)
-        for proto in live:
-            transport: Any = proto.transport
-            if transport is not None:
-                transport.loseConnection()
-        return len(live)

@@ -283,7 +283,10 @@ class CloudModeTests(EntryCase):
             self.assertIn(modes[-1], (2, 3))
         winner = [p for p in survivors if p.messages("runningModeChanged")[-1] == 2]
         self.assertEqual(len(winner), 1)
-        self.assertIn(1, winner[0].messages("cloudModeChanged")[-3:])  # the loser joined it
+        # The loser is a hardware client of the winner, which is in cloud mode.
+        status = json.loads(http_get(port, "/status")[1])
+        self.assertEqual((status["runningMode"], status["cloudMode"], status["hardwareClients"]),
+                         (2, 1, 1))
         self.assertFalse(pid_alive(host.server_pid))
 
 
