@@ -21,7 +21,7 @@ def _port(value: str) -> int:
     except ValueError:
         port = -1
     if not 0 <= port <= 65535:
-        raise ValueError(f"--port wants a number from 0 to 65535, not {value!r}")
+        raise ValueError(f"a port is a number from 0 to 65535, not {value!r}")
     return port
 
 
@@ -34,11 +34,11 @@ def _seconds(value: str) -> float:
     except ValueError:
         seconds = -1.0
     if not 0 <= seconds < float("inf"):
-        raise ValueError(f"--watchdog wants a number of seconds (0 or more), not {value!r}")
+        raise ValueError(f"expected a number of seconds (0 or more), not {value!r}")
     return seconds
 
 
-_seconds.coerceDoc = "Seconds; 0 turns the watchdog off."  # type: ignore[attr-defined]
+_seconds.coerceDoc = "Seconds; 0 turns it off."  # type: ignore[attr-defined]
 
 
 def _choice(*allowed: str) -> Any:
@@ -56,11 +56,14 @@ class Options(usage.Options):
 
     synopsis = "[options]"
     longdesc = (
-        "Entry hardware bridge server: the child process that Entry Hardware spawns. "
-        "It serves the Entry workspace (Socket.IO) on 127.0.0.1:23518 and talks to its "
-        "parent over Node's IPC channel (fd in NODE_CHANNEL_FD, JSON lines). Without a "
-        "parent it runs standalone and opens at once. SIGTERM, SIGINT, end-of-file on the "
-        "channel or the message \"exit\" stop it cleanly (exit code 0)."
+        "Entry hardware bridge server: the child process that Entry Hardware spawns. It "
+        "serves the Entry workspace (Socket.IO 2 and 4 clients) on 127.0.0.1:23518 and talks "
+        "to its parent over Node's IPC channel (fd in NODE_CHANNEL_FD, JSON lines). Without a "
+        "parent it runs standalone and opens at once. If the port is taken by another copy, "
+        "it becomes that host's client (cloud mode) and takes over when the host goes away. "
+        "With certificate files, TLS and plain HTTP share the port. SIGTERM, SIGINT, "
+        "end-of-file on the channel or the message \"exit\" stop it cleanly (exit status 0); "
+        "SIGHUP reloads the certificates. GET /status describes the running server."
     )
     optFlags = [
         ["version", None, "Print the version and exit."],
