@@ -56,7 +56,8 @@ class Modes:
     def __init__(self, *, reactor: Any, port: int, interface: str, modules: str | None,
                  to_parent: Callable[..., None], crypto: Callable[[str, str], str] | None,
                  tls: Any = None, tls_only: bool = False, insecure_client: bool = False,
-                 certs: str | None = None, rng: random.Random | None = None) -> None:
+                 certs: str | None = None, secret_file: str | None = None,
+                 rng: random.Random | None = None) -> None:
         self.reactor = reactor
         self.port_number = port
         self.interface = interface
@@ -68,9 +69,12 @@ class Modes:
         self._wire_host_events()
         root = Root()
         root.putChild(b"socket.io", self.sio.resource())
-        forbidden = tuple(str(p.parent) for p in tls.sources.paths) if tls is not None else ()
-        if certs is not None:
-            forbidden += (certs,)
+        # The folders of the TLS files, and the files themselves: a symlinked key (as
+        # in certbot's live/ folder) really lives elsewhere, maybe under --modules.
+        forbidden = tuple(str(q) for p in tls.sources.paths for q in (p.parent, p)
+                          ) if tls is not None else ()
+        # Deployment material is never served, wherever it lives.
+        forbidden += tuple(p for p in (certs, secret_file) if p is not None)
         root.putChild(b"modules", ModulesResource(modules, forbidden))
         root.putChild(b"status", StatusResource(self.status))
         self.tls = tls

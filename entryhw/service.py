@@ -33,6 +33,7 @@ class Settings:
     certs: str | None = None
     modules: str | None = None
     crypto: Callable[[str, str], str] | None = None
+    secret_file: str | None = None
     tls: Any = None  # entryhw.tls.ServerTLS when certificates are configured
     tls_only: bool = False
     insecure_client: bool = False
@@ -71,7 +72,8 @@ class EntryService(MultiService):
         self.modes = Modes(reactor=reactor, port=settings.port, interface=settings.interface,
                            modules=settings.modules, crypto=settings.crypto, tls=settings.tls,
                            tls_only=settings.tls_only, insecure_client=settings.insecure_client,
-                           certs=settings.certs, to_parent=lambda *a: self.parent_link.send(*a))
+                           certs=settings.certs, secret_file=settings.secret_file,
+                           to_parent=lambda *a: self.parent_link.send(*a))
         self._shutting_down = False
 
     # -- lifecycle -----------------------------------------------------

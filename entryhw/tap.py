@@ -153,12 +153,14 @@ class Options(usage.Options):
 
     def _load_secret(self) -> Crypto | None:
         path = self["secret-file"]
+        self.secret_path = None
         if path is None and self["certs"] is not None:
             default = os.path.join(self["certs"], "secret")
             if os.path.exists(default):
                 path = default
         if path is None:
             return None
+        self.secret_path = path
         try:
             return Crypto.from_file(path)
         except SecretError as e:
@@ -174,6 +176,7 @@ class Options(usage.Options):
             certs=self["certs"],
             modules=self["modules"],
             crypto=self.crypto,
+            secret_file=self.secret_path,
             tls=self.tls,
             tls_only=bool(self["tls-only"]),
             insecure_client=bool(self["insecure-client"]),

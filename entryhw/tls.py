@@ -249,6 +249,9 @@ class ServerTLS:
 
     def reload(self, why: str) -> bool:
         """Load the files again; on any problem keep serving the old set."""
+        # Stamp before reading: a file replaced while (or just after) a broken set is
+        # read must still count as a change at the next check.
+        stamp = self.sources.stamp()
         try:
             certs = load(self.sources)
             context = build_context(certs)
@@ -257,7 +260,7 @@ class ServerTLS:
                       why=why, err=e)
             # Do not retry the same broken files on every check.
             self.certs = CertificateSet(self.certs.sources, self.certs.key, self.certs.leaf,
-                                        self.certs.chain, self.sources.stamp())
+                                        self.certs.chain, stamp)
             return False
         self.certs, self.context = certs, context
         log.info("TLS certificate reloaded ({why}): {subject}, valid until {when:%Y-%m-%d}",
@@ -300,7 +303,33 @@ def client_options(certs: CertificateSet | None, insecure: bool = False,
             [ssl.Certificate.loadPEM(c.public_bytes(serialization.Encoding.PEM)) for c in cas])
     else:
         trust = ssl.platformTrust()
-    return ssl.optionsForClientTLS(hostname, trustRoot=trust)
+    return _NameReportingClientTLS(hostname, ssl.optionsForClientTLS(hostname, trustRoot=trust))
+
+
+@implementer(IOpenSSLClientConnectionCreator)
+class _NameReportingClientTLS:
+    """``optionsForClientTLS``, plus a log line when the host's certificate has the wrong name.
+
+    Twisted reports a name mismatch only as the reason the connection was lost,
+    which the WebSocket layer drops ("peer dropped the TCP connection").
+    """
+
+    def __init__(self, hostname: str, creator: Any) -> None:
+        self.hostname = hostname
+        self.creator = creator
+
+    def clientConnectionForTLS(self, tlsProtocol: Any) -> SSL.Connection:
+        connection = self.creator.clientConnectionForTLS(tlsProtocol)
+        fail, hostname = tlsProtocol.failVerification, self.hostname
+
+        def failVerification(reason: Any) -> None:
+            log.error("TLS: the host's certificate is not valid for {name} ({err}); "
+                      "certificate verification failed", name=hostname,
+                      err=reason.getErrorMessage())
+            fail(reason)
+
+        tlsProtocol.failVerification = failVerification
+        return connection
 
 
 def _is_ca(cert: x509.Certificate) -> bool:
