@@ -13,7 +13,6 @@ from typing import Any
 
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
-from twisted.protocols.tls import TLSMemoryBIOFactory, TLSMemoryBIOProtocol
 from twisted.web.server import Site
 
 log = Logger()
@@ -55,8 +54,12 @@ class Listener(Factory):
         self.site = site
         self.tls = tls
         self.tls_only = tls_only and tls is not None
-        self.tls_factory = TLSMemoryBIOFactory(tls, False, site) if tls is not None else None
-        if self.tls_factory is not None:
+        self.tls_factory: Any = None
+        if tls is not None:
+            # Imported here: pyOpenSSL and friends cost a plain server 100 ms at start.
+            from twisted.protocols.tls import TLSMemoryBIOFactory
+
+            self.tls_factory = TLSMemoryBIOFactory(tls, False, site)
             self.tls_factory.noisy = False
         self.transports: weakref.WeakSet[Any] = weakref.WeakSet()
 
@@ -68,8 +71,8 @@ class Listener(Factory):
         live = [t for t in list(self.transports) if getattr(t, "connected", False)]
         for transport in live:
             proto = transport.protocol
-            if isinstance(proto, TLSMemoryBIOProtocol):
-                proto.loseConnection()
+            if getattr(proto, "factory", None) is self.tls_factory is not None:
+                proto.loseConnection()  # TLS: send close_notify first
             else:
                 transport.loseConnection()
         return len(live)

@@ -11,7 +11,6 @@ from twisted.python import usage
 
 from entryhw import __version__, ipc
 from entryhw.logs import LEVELS
-from entryhw.secret import Crypto, SecretError
 from entryhw.service import EntryService, Settings
 
 
@@ -151,7 +150,7 @@ class Options(usage.Options):
         except tls.TLSConfigError as e:
             raise usage.UsageError(f"TLS: {e}") from None
 
-    def _load_secret(self) -> Crypto | None:
+    def _load_secret(self) -> Any:
         path = self["secret-file"]
         self.secret_path = None
         if path is None and self["certs"] is not None:
@@ -161,6 +160,8 @@ class Options(usage.Options):
         if path is None:
             return None
         self.secret_path = path
+        from entryhw.secret import Crypto, SecretError  # cryptography only when needed
+
         try:
             return Crypto.from_file(path)
         except SecretError as e:

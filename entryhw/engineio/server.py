@@ -12,13 +12,16 @@ import secrets
 from collections.abc import Callable
 from typing import Any
 
-from autobahn.twisted.resource import WebSocketResource
-from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 from autobahn.websocket.types import ConnectionDeny
 from twisted.logger import Logger
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
+from entryhw.engineio._autobahn import (
+    WebSocketResource,
+    WebSocketServerFactory,
+    WebSocketServerProtocol,
+)
 from entryhw.engineio.frames import FastFramesMixin
 from entryhw.engineio.packets import (
     MESSAGE,

@@ -30,7 +30,6 @@ from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, quote, urlsplit
 
-from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
 from autobahn.websocket.protocol import WebSocketProtocol
 from twisted.internet.abstract import isIPAddress, isIPv6Address
 from twisted.internet.defer import Deferred, succeed
@@ -39,6 +38,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from entryhw.engineio import packets as eio
+from entryhw.engineio._autobahn import WebSocketClientFactory, WebSocketClientProtocol
 from entryhw.socketio import packets as sio
 
 __all__ = [
