@@ -12,9 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from twisted.application.internet import TimerService
 from twisted.application.service import MultiService
 from twisted.internet.defer import Deferred, gatherResults, maybeDeferred
+from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from entryhw import ipc
@@ -75,6 +75,7 @@ class EntryService(MultiService):
                            certs=settings.certs, secret_file=settings.secret_file,
                            to_parent=lambda *a: self.parent_link.send(*a))
         self._shutting_down = False
+        self._cert_check: LoopingCall | None = None
 
     # -- lifecycle -----------------------------------------------------
 
@@ -86,8 +87,9 @@ class EntryService(MultiService):
             self.log.info("TLS certificate {subject}, valid until {when:%Y-%m-%d}",
                           subject=tls.certs.leaf.subject.rfc4514_string(), when=tls.not_after)
             if self.settings.reload_interval > 0:
-                TimerService(self.settings.reload_interval, self._check_certificates
-                             ).setServiceParent(self)
+                self._cert_check = LoopingCall(self._check_certificates)
+                self._cert_check.clock = self.reactor
+                self._cert_check.start(self.settings.reload_interval, now=False)
         if self.settings.insecure_client:
             self.log.warn("--insecure-client: in client mode the host's certificate is NOT "
                           "verified; anything on this port can pose as the host")
@@ -118,6 +120,8 @@ class EntryService(MultiService):
         """Close the channel first (nothing more is written), then the port and connections."""
         self._shutting_down = True
         self.parent_link.close()
+        if self._cert_check is not None and self._cert_check.running:
+            self._cert_check.stop()
         waits = [maybeDeferred(super().stopService), maybeDeferred(self.modes.stop)]
         return gatherResults(waits, consumeErrors=True).addCallback(lambda _: None)
 

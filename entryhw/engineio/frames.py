@@ -98,6 +98,10 @@ class FastFramesMixin:
         return (self.state == WebSocketProtocol.STATE_OPEN and self._perMessageCompress is None
                 and self.current_frame is None and not self.inside_message)
 
+    def dataReceived(self, data: bytes) -> None:
+        # Autobahn's version formats debug-log arguments on every read.
+        self._dataReceived(data)  # type: ignore[attr-defined]
+
     def processData(self) -> bool:
         if self._fast_ok() and len(self.data) >= 6:
             limit = self.maxMessagePayloadSize or FAST_MAX
