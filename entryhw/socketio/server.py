@@ -244,6 +244,10 @@ class Broadcast:
 
     def targets(self) -> Iterable[Socket]:
         ns = self.namespace
+        if len(self.rooms) == 1 and not self.exclude and not self.except_rooms:
+            # The common case (one room, nobody left out): no set to build.
+            (room,) = self.rooms
+            return tuple(ns.rooms.get(room, ()))
         if self.rooms:
             found: set[Socket] = set()
             for room in self.rooms:
