@@ -1,7 +1,7 @@
 """entryhw.socketio.client: its pure parts, then the client against real Node servers.
 
-The servers are tests/js/sio_server_v2.js (socket.io 2.x: Engine.IO 3, revision 4, what the
-original Entry server runs) and sio_server_v4.js (socket.io 4.x: Engine.IO 4, revision 5),
+The server is tests/js/sio_server.js, as socket.io 2.x (Engine.IO 3, revision 4, what the
+original Entry server runs) or as socket.io 4.x (Engine.IO 4, revision 5),
 spawned by the reactor on free loopback ports and killed in each test's cleanup.  Every
 wait is a Deferred with a timeout; nothing sleeps.
 """
@@ -292,10 +292,10 @@ def sleep(seconds: float) -> defer.Deferred[None]:
 
 
 class NodeServer(ProcessProtocol):
-    """A tests/js/sio_server_vN.js process, its JSON stdout lines read in the reactor."""
+    """A tests/js/sio_server.js process (v2 or v4), its JSON stdout lines read in the reactor."""
 
     def __init__(self, version: str, port: int, *extra: str) -> None:
-        self.argv = [node(), str(JS_DIR / f"sio_server_{version}.js"), str(port), *extra]
+        self.argv = [node(), str(JS_DIR / "sio_server.js"), version, str(port), *extra]
         self.port = port
         self.lines: list[dict[str, Any]] = []
         self._cursor = 0

@@ -1,8 +1,9 @@
-// A socket.io 2.x server (Engine.IO 3, Socket.IO revision 4) for tests/test_socketio_client.py:
-// the protocol of the original Entry hardware server.
-//   node sio_server_v2.js PORT [--ping-interval MS] [--ping-timeout MS]
-// stdout, one JSON line each: {"ev":"listening","port"}, {"ev":"connection","nsp","id","query"},
-// {"ev":"event","nsp","id","name","args","ack"}, {"ev":"answer","nsp","args"},
+// A socket.io server for tests/test_socketio_client.py, either major the client must reach:
+// v2 = socket.io 2.x (Engine.IO 3, revision 4, what the original Entry server runs),
+// v4 = socket.io 4.x (Engine.IO 4, revision 5).
+//   node sio_server.js v2|v4 PORT [--ping-interval MS] [--ping-timeout MS] [--tls CERT KEY]
+// stdout, one JSON line each: {"ev":"listening","port"}, {"ev":"connection","nsp","id","query"
+// (,"auth" in v4)}, {"ev":"event","nsp","id","name","args","ack"}, {"ev":"answer","nsp","args"},
 // {"ev":"disconnect","nsp","id","reason"}.  Binary is written as {"$bin": base64}.
 // Namespaces "/" and "/custom" behave alike:
 //   any event with an ack callback is acked with its own arguments;
@@ -10,13 +11,20 @@
 //   "ask"    -> emits "question" with the arguments and an ack; the answer is printed;
 //   "binary" -> emits "binary" with Buffers (top level and nested);
 //   "kick"   -> socket.disconnect(args[0] === true) (server-side disconnect).
-// A connection whose query has token=refuse is refused by middleware (an ERROR packet).
+// A connection with token "refuse" (v2: in the query, v4: in auth) is refused by middleware
+// (an ERROR / CONNECT_ERROR packet).
 'use strict';
+const fs = require('fs');
 const http = require('http');
-const socketio = require('socket.io-v2');
+const https = require('https');
 
+const V2 = process.argv[2] === 'v2';
+if (!V2 && process.argv[2] !== 'v4') {
+  process.stderr.write('usage: node sio_server.js v2|v4 PORT [options]\n');
+  process.exit(2);
+}
 const out = (obj) => process.stdout.write(JSON.stringify(obj) + '\n');
-const port = Number(process.argv[2]);
+const port = Number(process.argv[3]);
 const opt = (name, dflt) => {
   const i = process.argv.indexOf(name);
   return i > 0 ? Number(process.argv[i + 1]) : dflt;
@@ -35,16 +43,25 @@ const toJSON = (v) => {
   return v;
 };
 
-const server = http.createServer();
-const io = socketio(server, {
+const tlsAt = process.argv.indexOf('--tls');
+const server = tlsAt > 0
+  ? https.createServer({
+    cert: fs.readFileSync(process.argv[tlsAt + 1]),
+    key: fs.readFileSync(process.argv[tlsAt + 2]),
+  })
+  : http.createServer();
+const options = {
   pingInterval: opt('--ping-interval', 25000),
   pingTimeout: opt('--ping-timeout', 5000),
   transports: ['websocket', 'polling'],
-});
+};
+const io = V2 ? require('socket.io-v2')(server, options)
+  : new (require('socket.io-v4').Server)(server, options);
 
 function wire(nsp) {
   nsp.use((socket, next) => {
-    if (socket.handshake.query.token === 'refuse') {
+    // revision 4 has no auth payload: the query carries the token there
+    if ((V2 ? socket.handshake.query : socket.handshake.auth).token === 'refuse') {
       const err = new Error('not authorized');
       err.data = { reason: 'refused by the test server' };
       next(err);
@@ -53,7 +70,10 @@ function wire(nsp) {
     }
   });
   nsp.on('connection', (socket) => {
-    out({ ev: 'connection', nsp: nsp.name, id: socket.id, query: socket.handshake.query });
+    out({
+      ev: 'connection', nsp: nsp.name, id: socket.id,
+      query: socket.handshake.query, ...(V2 ? {} : { auth: socket.handshake.auth }),
+    });
     socket.use((packet, next) => {
       const args = packet.slice(1);
       const ack = typeof args[args.length - 1] === 'function' ? args.pop() : null;
