@@ -8,7 +8,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
-from entryhw.engineio.frames import FAST_MAX, server_frame, split_frames
+from entryhw.engineio.frames import (
+    FAST_MAX,
+    build_frame,
+    mask_payload,
+    server_frame,
+    split_frames,
+)
 
 
 def client_frame(payload: bytes, binary: bool = False, fin: bool = True, opcode: int | None = None,
@@ -28,57 +34,88 @@ def client_frame(payload: bytes, binary: bool = False, fin: bool = True, opcode:
     return head + mask + masked
 
 
+def server_frame_ref(payload: bytes, binary: bool = False, fin: bool = True,
+                     opcode: int | None = None) -> bytes:
+    """An unmasked server frame, built independently of the code under test."""
+    frame = client_frame(payload, binary, fin, opcode, mask=b"\0\0\0\0")
+    head_len = len(frame) - len(payload) - 4
+    return frame[:1] + bytes([frame[1] & 0x7F]) + frame[2:head_len] + payload
+
+
 class SplitFramesTests(SynchronousTestCase):
     def test_text_and_binary(self) -> None:
         data = client_frame(b'42["message",{}]') + client_frame(b"\x04\x01\x02", binary=True)
         self.assertEqual(split_frames(data), ([(b'42["message",{}]', False),
-                                               (b"\x04\x01\x02", True)], len(data)))
+                                               (b"\x04\x01\x02", True)], len(data), False))
 
-    def test_empty_and_16_bit_lengths(self) -> None:
-        for size in (0, 1, 125, 126, 127, 4000, FAST_MAX):
+    def test_all_three_length_forms(self) -> None:
+        for size in (0, 1, 125, 126, 127, 4000, 0xFFFF, 0x10000, 300_000):
             payload = os.urandom(size)
             frame = client_frame(payload, binary=True)
-            self.assertEqual(split_frames(frame), ([(payload, True)], len(frame)), size)
+            self.assertEqual(split_frames(frame), ([(payload, True)], len(frame), False), size)
+
+    def test_unmasked_frames_from_a_server(self) -> None:
+        for size in (0, 5, 200, 70_000):
+            payload = os.urandom(size)
+            frame = server_frame_ref(payload)
+            self.assertEqual(split_frames(frame, masked=False),
+                             ([(payload, False)], len(frame), False), size)
+            # Each side refuses the other's kind: Autobahn fails those connections.
+            self.assertEqual(split_frames(frame, masked=True), ([], 0, False))
+            self.assertEqual(split_frames(client_frame(payload), masked=False), ([], 0, False))
 
     def test_partial_frames_wait(self) -> None:
-        frame = client_frame(b"x" * 300)
-        for cut in range(len(frame)):
-            self.assertEqual(split_frames(frame[:cut]), ([], 0), cut)
+        for size in (300, 70_000):
+            frame = client_frame(b"x" * size)
+            cuts = list(range(1, 20)) + list(range(20, len(frame), 997))
+            for cut in cuts:
+                self.assertEqual(split_frames(frame[:cut]), ([], 0, True), (size, cut))
+            self.assertEqual(split_frames(frame)[1:], (len(frame), False))
+
+    def test_nothing_is_not_waiting(self) -> None:
+        self.assertEqual(split_frames(b""), ([], 0, False))
 
     def test_stops_at_anything_else(self) -> None:
         simple = client_frame(b"4a")
         others = [
             client_frame(b"ping", opcode=9),            # control frame
             client_frame(b"part", fin=False),           # fragment
-            client_frame(b"x" * (FAST_MAX + 1)),        # 64-bit length
+            client_frame(b"x" * (FAST_MAX + 1)),        # over the limit
             bytes([0x81, 2]) + b"4a",                   # unmasked
             bytes([0xC1]) + client_frame(b"4a")[1:],    # RSV1 (compression)
         ]
         for other in others:
-            frames, used = split_frames(simple + other + simple)
-            self.assertEqual((frames, used), ([(b"4a", False)], len(simple)))
+            result = split_frames(simple + other + simple)
+            self.assertEqual(result, ([(b"4a", False)], len(simple), False), other[:12])
+            # Not waiting either, as soon as the header shows it (byte 1, or the length).
+            head = 10 if other is others[2] else 2
+            self.assertEqual(split_frames(simple + other[:head]),
+                             ([(b"4a", False)], len(simple), False), other[:12])
 
     def test_limit(self) -> None:
         frame = client_frame(b"y" * 200)
-        self.assertEqual(split_frames(frame, limit=100), ([], 0))
+        self.assertEqual(split_frames(frame, limit=100), ([], 0, False))
+        self.assertEqual(split_frames(frame[:3], limit=100), ([], 0, True))  # length unseen
+        self.assertEqual(split_frames(frame[:4], limit=100), ([], 0, False))
+        self.assertEqual(split_frames(frame, limit=200)[1], len(frame))
 
     @settings(max_examples=200, deadline=None)
     @given(st.lists(st.tuples(st.binary(max_size=300), st.booleans()), max_size=8),
            st.binary(min_size=4, max_size=4))
     def test_round_trip(self, messages: list[tuple[bytes, bool]], mask: bytes) -> None:
         data = b"".join(client_frame(p, b, mask=mask) for p, b in messages)
-        self.assertEqual(split_frames(data), (messages, len(data)))
+        self.assertEqual(split_frames(data), (messages, len(data), False))
 
     @settings(max_examples=300, deadline=None)
-    @given(st.binary(max_size=200))
-    def test_garbage_never_raises_or_overruns(self, data: bytes) -> None:
-        frames, used = split_frames(data)
+    @given(st.binary(max_size=200), st.booleans())
+    def test_garbage_never_raises_or_overruns(self, data: bytes, masked: bool) -> None:
+        frames, used, _waiting = split_frames(data, masked=masked)
         self.assertLessEqual(used, len(data))
         self.assertLessEqual(sum(len(p) for p, _ in frames), used)
 
 
-class ServerFrameTests(SynchronousTestCase):
-    """Byte layout per RFC 6455 5.2 (real clients reading them: test_socketio_server)."""
+class BuildFrameTests(SynchronousTestCase):
+    """Byte layout per RFC 6455 5.2 (real peers reading them: test_socketio_*)."""
 
     def test_lengths(self) -> None:
         self.assertEqual(server_frame(b"hi"), b"\x81\x02hi")
@@ -89,3 +126,18 @@ class ServerFrameTests(SynchronousTestCase):
         big = server_frame(b"a" * 70000)
         self.assertEqual(big[:10], b"\x81\x7f" + (70000).to_bytes(8, "big"))
         self.assertEqual(len(big), 70010)
+
+    def test_masked_frames_match_the_reference(self) -> None:
+        for size in (0, 3, 125, 126, 0xFFFF, 0x10000):
+            payload = os.urandom(size)
+            mask = os.urandom(4)
+            for binary in (False, True):
+                self.assertEqual(build_frame(payload, binary, mask),
+                                 client_frame(payload, binary, mask=mask), size)
+                self.assertEqual(build_frame(payload, binary),
+                                 server_frame_ref(payload, binary), size)
+
+    def test_mask_is_its_own_inverse(self) -> None:
+        payload, mask = os.urandom(1001), os.urandom(4)
+        self.assertNotEqual(mask_payload(payload, mask), payload)
+        self.assertEqual(mask_payload(mask_payload(payload, mask), mask), payload)

@@ -475,6 +475,17 @@ class _ClientTests:
         await within(done, 10, lambda: f"5 acks, got {results}")
         self.assertEqual(results, [0, 1, 2, 3, 4])
 
+    async def test_large_messages_both_ways(self) -> None:
+        # Frames with 16- and 64-bit lengths, masked by us and unmasked from the server.
+        server, client, events = await self.connected("echo")
+        args = ["é" * 40_000, b"\x07" * 200_000, "x" * 100]
+        acked: defer.Deferred[tuple[Any, ...]] = defer.Deferred()
+        client.emit("echo", *args, callback=lambda *a: acked.callback(a))
+        self.assertEqual(list(await within(acked, 10, lambda: "the ack")), args)
+        self.assertEqual(list(await events.wait("echo")), args)
+        got = await server.expect(lambda e: e["ev"] == "event" and e["name"] == "echo")
+        self.assertEqual(unbin(got["args"]), args)
+
     async def test_server_event_with_ack(self) -> None:
         server, client, events = await self.connected("question")
         client.emit("ask", "what?", b"\x01\x02")

@@ -4,29 +4,33 @@ Profiling the Entry hot path showed Autobahn's general frame machinery
 (per-frame masker objects, per-message observer Deferreds, debug-log
 arguments formatted eagerly on every write) costing more than all of
 Engine.IO, Socket.IO and the bridge together. Nearly every frame here is
-the simplest kind: one unfragmented text or binary frame, well under 64 KiB.
+the simplest kind: one unfragmented text or binary frame.
 
 :func:`split_frames` (sans-I/O) peels complete frames of that kind off the
-front of a client's byte buffer and stops at the first anything else (control
-frames, fragments, big or unmasked frames, RSV bits), which Autobahn then
-handles as before; :func:`server_frame` builds the unmasked frame a server
-sends. :class:`FastFramesMixin` plugs both into an Autobahn server protocol,
-and only while the connection is open and uncompressed.
+front of a byte buffer and stops at the first anything else (control frames,
+fragments, oversized frames, a wrong mask bit, RSV bits), which Autobahn then
+handles as before; :func:`build_frame` makes the frame we send (masked when we
+are the client). Masking is one big-integer XOR, so neither direction needs
+Autobahn's native (NVX) helpers. :class:`FastFramesMixin` plugs both into an
+Autobahn protocol, server or client, only while the connection is open and
+uncompressed.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from autobahn.websocket.protocol import WebSocketProtocol
 
 #: First byte of an unfragmented (FIN) text / binary frame with no RSV bits.
 TEXT, BINARY = 0x81, 0x82
-#: Payloads above this go through Autobahn (its 8-byte length form, limits, etc.).
-FAST_MAX = 0xFFFF
+#: Largest payload taken when the protocol sets no message size limit.
+FAST_MAX = 16 * 1024 * 1024
 
 
-def _unmask(payload: bytes, mask: bytes) -> bytes:
+def mask_payload(payload: bytes, mask: bytes) -> bytes:
+    """XOR ``payload`` with the 4-byte ``mask`` (masking and unmasking alike)."""
     n = len(payload)
     if not n:
         return b""
@@ -34,56 +38,83 @@ def _unmask(payload: bytes, mask: bytes) -> bytes:
     return (int.from_bytes(payload, "big") ^ key).to_bytes(n, "big")
 
 
-def split_frames(data: bytes | bytearray, limit: int = FAST_MAX
-                 ) -> tuple[list[tuple[bytes, bool]], int]:
-    """Complete simple client frames at the start of ``data``.
+def split_frames(data: bytes | bytearray, limit: int = FAST_MAX, *, masked: bool = True
+                 ) -> tuple[list[tuple[bytes, bool]], int, bool]:
+    """Complete simple frames at the start of ``data``.
 
-    Returns ``([(payload, is_binary), ...], bytes consumed)``; the rest of
-    ``data`` is left for the general parser.
+    ``masked`` says which frames are expected: masked ones from a client (we
+    are the server) or unmasked ones from a server. Returns
+    ``([(payload, is_binary), ...], bytes consumed, waiting)``; ``waiting`` is
+    true when the rest of ``data`` is the start of a frame this function will
+    take once it is complete. Anything else is left for the general parser.
     """
     out: list[tuple[bytes, bool]] = []
     pos, n = 0, len(data)
     limit = min(limit, FAST_MAX)
-    while n - pos >= 6:
+    mask_bit = 0x80 if masked else 0
+    key_len = 4 if masked else 0
+    while pos < n:
         b0 = data[pos]
         if b0 != TEXT and b0 != BINARY:
-            break
+            return out, pos, False
+        if n - pos < 2:
+            return out, pos, True
         b1 = data[pos + 1]
-        if not b1 & 0x80:  # clients must mask; let Autobahn fail the connection
-            break
+        if b1 & 0x80 != mask_bit:  # a wrong mask bit fails the connection, in Autobahn
+            return out, pos, False
         length = b1 & 0x7F
-        start = pos + 6
+        head = 2
         if length == 126:
-            if n - pos < 8:
-                break
-            length = (data[pos + 2] << 8) | data[pos + 3]
-            start = pos + 8
+            head = 4
         elif length == 127:
-            break
+            head = 10
+        if n - pos < head:
+            return out, pos, True
+        if length == 126:
+            length = (data[pos + 2] << 8) | data[pos + 3]
+        elif length == 127:
+            length = int.from_bytes(data[pos + 2:pos + 10], "big")
         if length > limit:
-            break
+            return out, pos, False
+        start = pos + head + key_len
         end = start + length
         if end > n:
-            break
-        out.append((_unmask(bytes(data[start:end]), bytes(data[start - 4:start])),
-                    b0 == BINARY))
+            return out, pos, True
+        payload = bytes(data[start:end])
+        if masked:
+            payload = mask_payload(payload, bytes(data[start - 4:start]))
+        out.append((payload, b0 == BINARY))
         pos = end
-    return out, pos
+    return out, pos, False
+
+
+def build_frame(payload: bytes, binary: bool = False, mask: bytes | None = None) -> bytes:
+    """One unfragmented frame; masked with ``mask`` (4 bytes) as a client sends it."""
+    n = len(payload)
+    head = bytes((BINARY if binary else TEXT,))
+    bit = 0x80 if mask is not None else 0
+    if n < 126:
+        head += bytes((bit | n,))
+    elif n <= 0xFFFF:
+        head += bytes((bit | 126, n >> 8, n & 0xFF))
+    else:
+        head += bytes((bit | 127,)) + n.to_bytes(8, "big")
+    if mask is None:
+        return head + payload
+    return head + mask + mask_payload(payload, mask)
 
 
 def server_frame(payload: bytes, binary: bool = False) -> bytes:
     """One unfragmented, unmasked frame as a server sends it."""
-    n = len(payload)
-    head = BINARY if binary else TEXT
-    if n < 126:
-        return bytes((head, n)) + payload
-    if n <= 0xFFFF:
-        return bytes((head, 126, n >> 8, n & 0xFF)) + payload
-    return bytes((head, 127)) + n.to_bytes(8, "big") + payload
+    return build_frame(payload, binary)
 
 
 class FastFramesMixin:
-    """For an Autobahn ``WebSocketServerProtocol`` whose ``onMessage`` does the work."""
+    """For an Autobahn WebSocket protocol, server or client, whose ``onMessage`` does the work.
+
+    Its ``onMessage`` gets text payloads as bytes that nothing has checked:
+    Autobahn's UTF-8 validation is meant to be off, and decoding checks anyway.
+    """
 
     state: int
     data: bytes
@@ -91,8 +122,13 @@ class FastFramesMixin:
     inside_message: bool
     send_queue: Any
     transport: Any
+    factory: Any
     _perMessageCompress: Any
     maxMessagePayloadSize: int
+    maxFramePayloadSize: int
+    failedByMe: bool
+    message_data: Any
+    message_is_binary: bool
 
     def _fast_ok(self) -> bool:
         return (self.state == WebSocketProtocol.STATE_OPEN and self._perMessageCompress is None
@@ -103,9 +139,10 @@ class FastFramesMixin:
         self._dataReceived(data)  # type: ignore[attr-defined]
 
     def processData(self) -> bool:
-        if self._fast_ok() and len(self.data) >= 6:
-            limit = self.maxMessagePayloadSize or FAST_MAX
-            frames, used = split_frames(self.data, limit)
+        if self._fast_ok():
+            limits = [x for x in (self.maxMessagePayloadSize, self.maxFramePayloadSize) if x]
+            frames, used, waiting = split_frames(self.data, min(limits, default=FAST_MAX),
+                                                 masked=self.factory.isServer)
             if used:
                 self.data = self.data[used:]
                 for payload, binary in frames:
@@ -113,11 +150,26 @@ class FastFramesMixin:
                     if self.state != WebSocketProtocol.STATE_OPEN:
                         return False
                 return len(self.data) > 0
+            if waiting:
+                return False
         return super().processData()  # type: ignore[misc]
+
+    def onMessageEnd(self) -> None:
+        """Deliver a message Autobahn assembled straight to ``onMessage``.
+
+        Autobahn's own version also fires an observer event per message, which
+        creates a Deferred and costs more than the whole Engine.IO decode.
+        """
+        if not self.failedByMe:
+            parts = self.message_data
+            self.onMessage(parts[0] if len(parts) == 1 else b"".join(parts),  # type: ignore[attr-defined]
+                           self.message_is_binary)
+        self.message_data = None
 
     def sendMessage(self, payload: bytes, isBinary: bool = False, *args: Any, **kw: Any) -> None:
         if (not args and not kw and self.state == WebSocketProtocol.STATE_OPEN
                 and self._perMessageCompress is None and not self.send_queue):
-            self.transport.write(server_frame(payload, isBinary))
+            mask = None if self.factory.isServer else os.urandom(4)
+            self.transport.write(build_frame(payload, isBinary, mask))
             return
         super().sendMessage(payload, isBinary, *args, **kw)  # type: ignore[misc]

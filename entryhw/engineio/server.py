@@ -340,18 +340,6 @@ class EngineWebSocket(FastFramesMixin, WebSocketServerProtocol):
         self.sendMessage(frame.encode(), False)
         engine.connected(session)
 
-    def onMessageEnd(self) -> None:
-        """Deliver the message straight to :meth:`onMessage`.
-
-        Autobahn's own version also fires an observer event per message, which
-        creates a Deferred and costs more than the whole Engine.IO decode.
-        """
-        if not self.failedByMe:
-            parts = self.message_data
-            self.onMessage(parts[0] if len(parts) == 1 else b"".join(parts),
-                           self.message_is_binary)
-        self.message_data = None
-
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
         session = self.session
         if session is None:

@@ -39,6 +39,7 @@ from twisted.python.failure import Failure
 
 from entryhw.engineio import packets as eio
 from entryhw.engineio._autobahn import WebSocketClientFactory, WebSocketClientProtocol
+from entryhw.engineio.frames import FastFramesMixin
 from entryhw.socketio import packets as sio
 
 __all__ = [
@@ -304,7 +305,7 @@ class _Factory(WebSocketClientFactory):
         self.attempt = attempt
 
 
-class _EngineIOProtocol(WebSocketClientProtocol):
+class _EngineIOProtocol(FastFramesMixin, WebSocketClientProtocol):
     """Forwards WebSocket events to the client; all decisions are the client's."""
 
     factory: _Factory
@@ -323,8 +324,15 @@ class _EngineIOProtocol(WebSocketClientProtocol):
         self.factory.client._ws_open(self.factory.attempt, self)
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
-        # Autobahn has already checked that text messages are valid UTF-8.
-        frame = payload if isBinary else payload.decode("utf-8")
+        if isBinary:
+            frame: str | bytes = payload
+        else:
+            try:
+                frame = payload.decode("utf-8")
+            except UnicodeDecodeError:
+                self.factory.client.log.warn("server sent a text frame that is not UTF-8; closing")
+                self.sendClose(1007)
+                return
         self.factory.client._ws_frame(self.factory.attempt, frame)
 
     def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
@@ -534,7 +542,9 @@ class SocketIOClient:
         factory = _Factory(self, attempt, url=target.url, headers=self._headers or None,
                            reactor=self._reactor)
         # Our own timer bounds the whole handshake; closing should not linger either.
-        factory.setProtocolOptions(openHandshakeTimeout=0, closeHandshakeTimeout=1.0)
+        # onMessage decodes text frames itself, which validates UTF-8 anyway.
+        factory.setProtocolOptions(openHandshakeTimeout=0, closeHandshakeTimeout=1.0,
+                                   utf8validateIncoming=False)
         self._connect_timer = self._reactor.callLater(
             self._connect_timeout, self._on_connect_timeout, attempt)
         d = self._endpoint().connect(factory)
