@@ -9,8 +9,12 @@ from __future__ import annotations
 import gc
 import sys
 
-from entryhw.logs import start_logging
-from entryhw.tap import Options, makeService
+from entryhw.deferred_imports import slim_startup
+
+slim_startup()  # before anything imports Twisted
+
+from entryhw.logs import start_logging  # noqa: E402
+from entryhw.tap import Options, makeService  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,16 +4,22 @@ The first byte of a connection decides: 0x16 opens a TLS handshake, anything
 else is plain HTTP (so ``https://hw.playentry.org:23518`` and the workspace's
 ``http://127.0.0.1:23518`` fallback work at once). The chosen protocol then
 takes over the transport, so no wrapper stays in the data path.
+
+The web site behind it is made on first need (see :meth:`Listener.prepare`),
+so the port can be bound, and the parent told, before the web stack is loaded.
 """
 
 from __future__ import annotations
 
 import weakref
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
-from twisted.web.server import Site
+
+if TYPE_CHECKING:
+    from twisted.web.server import Site
 
 log = Logger()
 
@@ -32,6 +38,7 @@ class _FirstByte(Protocol):
 
     def dataReceived(self, data: bytes) -> None:
         listener = self.listener
+        site = listener.prepare()
         if data[0] == TLS_HANDSHAKE and listener.tls_factory is not None:
             proto = listener.tls_factory.buildProtocol(self.addr)
         elif listener.tls_only:
@@ -39,7 +46,7 @@ class _FirstByte(Protocol):
             self.transport.abortConnection()
             return
         else:
-            proto = listener.site.buildProtocol(self.addr)
+            proto = site.buildProtocol(self.addr)
         self.transport.protocol = proto
         proto.makeConnection(self.transport)
         proto.dataReceived(data)
@@ -50,18 +57,27 @@ class Listener(Factory):
 
     noisy = False
 
-    def __init__(self, site: Site, tls: Any = None, tls_only: bool = False) -> None:
-        self.site = site
+    def __init__(self, make_site: Callable[[], Site], tls: Any = None,
+                 tls_only: bool = False) -> None:
+        self._make_site = make_site
+        self.site: Site | None = None
         self.tls = tls
         self.tls_only = tls_only and tls is not None
         self.tls_factory: Any = None
-        if tls is not None:
-            # Imported here: pyOpenSSL and friends cost a plain server 100 ms at start.
-            from twisted.protocols.tls import TLSMemoryBIOFactory
-
-            self.tls_factory = TLSMemoryBIOFactory(tls, False, site)
-            self.tls_factory.noisy = False
         self.transports: weakref.WeakSet[Any] = weakref.WeakSet()
+
+    def prepare(self) -> Site:
+        """Make the site (and its TLS wrapper) now, if not done yet; returns the site."""
+        site = self.site
+        if site is None:
+            site = self.site = self._make_site()
+            if self.tls is not None:
+                # Imported here: pyOpenSSL and friends cost a plain server 100 ms at start.
+                from twisted.protocols.tls import TLSMemoryBIOFactory
+
+                self.tls_factory = TLSMemoryBIOFactory(self.tls, False, site)
+                self.tls_factory.noisy = False
+        return site
 
     def buildProtocol(self, addr: Any) -> Protocol:
         return _FirstByte(self, addr)

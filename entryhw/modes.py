@@ -6,26 +6,31 @@ the host goes away tries to take the port over. Whoever binds first wins;
 the rest dial the winner. Randomised delays keep simultaneous losers from
 stepping on each other, and a growing backoff keeps a port held by a
 stranger from making copies spin.
+
+The web side (Socket.IO server, /modules, /status) is built just after the
+port is bound, not before: importing it (Autobahn, twisted.web) is a third of
+the start-up, and meanwhile the parent already has its runningModeChanged and
+the kernel queues the first browser's connection. A client-mode copy never
+builds it unless it takes the port over.
 """
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet.error import CannotListenError
 from twisted.logger import Logger
-from twisted.web.resource import Resource
-from twisted.web.server import Request
 
 from entryhw import __version__
 from entryhw.bridge import Bridge
 from entryhw.listener import Listener
-from entryhw.modules import ModulesResource
-from entryhw.socketio.server import Socket, SocketIOServer
-from entryhw.web import Root, make_site
+
+if TYPE_CHECKING:
+    from twisted.web.server import Site
+
+    from entryhw.socketio.server import Socket, SocketIOServer
 
 log = Logger()
 
@@ -33,21 +38,6 @@ _NO_PAYLOAD: Any = object()
 
 #: Engine.IO timings of the original (socket.io 2 with pingInterval 1000).
 PING_INTERVAL_MS, PING_TIMEOUT_MS = 1000, 5000
-
-
-class StatusResource(Resource):
-    """``GET /status``: a small JSON snapshot for people and monitoring."""
-
-    isLeaf = True
-
-    def __init__(self, status: Callable[[], dict[str, Any]]) -> None:
-        super().__init__()
-        self.status = status
-
-    def render_GET(self, request: Request) -> bytes:
-        request.setHeader(b"content-type", b"application/json")
-        request.setHeader(b"cache-control", b"no-store")
-        return json.dumps(self.status(), indent=1).encode() + b"\n"
 
 
 class Modes:
@@ -64,27 +54,36 @@ class Modes:
         self._to_parent = to_parent
         self.rng = rng or random.Random()
         self.bridge = Bridge(self, crypto)
-        self.sio = SocketIOServer(ping_interval=PING_INTERVAL_MS, ping_timeout=PING_TIMEOUT_MS,
-                                  clock=reactor)
-        self._wire_host_events()
-        root = Root()
-        root.putChild(b"socket.io", self.sio.resource())
+        self.sio: SocketIOServer | None = None  # with the web side, see _make_site
+        self.modules = modules
         # The folders of the TLS files, and the files themselves: a symlinked key (as
         # in certbot's live/ folder) really lives elsewhere, maybe under --modules.
         forbidden = tuple(str(q) for p in tls.sources.paths for q in (p.parent, p)
                           ) if tls is not None else ()
         # Deployment material is never served, wherever it lives.
-        forbidden += tuple(p for p in (certs, secret_file) if p is not None)
-        root.putChild(b"modules", ModulesResource(modules, forbidden))
-        root.putChild(b"status", StatusResource(self.status))
+        self.forbidden = forbidden + tuple(p for p in (certs, secret_file) if p is not None)
         self.tls = tls
         self.insecure_client = insecure_client
-        self.factory = Listener(make_site(root), tls, tls_only)
+        self.factory = Listener(self._make_site, tls, tls_only)
         self.port: Any = None
         self.client: Any = None
         self.failures = 0
         self._election: Any = None
         self.stopped = False
+
+    def _make_site(self) -> Site:
+        from entryhw.modules import ModulesResource
+        from entryhw.socketio.server import SocketIOServer
+        from entryhw.web import Root, StatusResource, make_site
+
+        self.sio = SocketIOServer(ping_interval=PING_INTERVAL_MS, ping_timeout=PING_TIMEOUT_MS,
+                                  clock=self.reactor)
+        self._wire_host_events(self.sio)
+        root = Root()
+        root.putChild(b"socket.io", self.sio.resource())
+        root.putChild(b"modules", ModulesResource(self.modules, self.forbidden))
+        root.putChild(b"status", StatusResource(self.status))
+        return make_site(root)
 
     # -- Outputs for the bridge ----------------------------------------------
 
@@ -94,16 +93,19 @@ class Modes:
         else:
             self._to_parent(key, value)
 
+    # Before the web side exists there are no browsers to reach.
+
     def emit_to_socket(self, sid: str, event: str, payload: Any) -> None:
-        socket = self.sio.namespaces["/"].sockets.get(sid)
+        socket = self.sio.namespaces["/"].sockets.get(sid) if self.sio else None
         if socket is not None:
             socket.emit(event, payload)
 
     def emit_to_room(self, room: str, event: str, payload: Any) -> None:
-        self.sio.to(room).emit(event, payload)
+        if self.sio is not None:
+            self.sio.to(room).emit(event, payload)
 
     def join(self, sid: str, room: str) -> None:
-        socket = self.sio.namespaces["/"].sockets.get(sid)
+        socket = self.sio.namespaces["/"].sockets.get(sid) if self.sio else None
         if socket is not None:
             socket.join(room)
 
@@ -113,9 +115,8 @@ class Modes:
 
     # -- host side ---------------------------------------------------------------
 
-    def _wire_host_events(self) -> None:
+    def _wire_host_events(self, sio: SocketIOServer) -> None:
         bridge = self.bridge
-        sio = self.sio
 
         @sio.on("connect")
         def connected(socket: Socket) -> None:
@@ -167,6 +168,9 @@ class Modes:
                  also=", plain HTTP too" if self.tls is not None and not self.factory.tls_only
                  else "")
         self.bridge.became_host()
+        if self.factory.site is None:
+            # Two reactor turns: the first writes runningModeChanged to the parent.
+            self.reactor.callLater(0, self.reactor.callLater, 0, self.factory.prepare)
 
     # -- client side ---------------------------------------------------------
 
@@ -250,7 +254,8 @@ class Modes:
         if self.client is not None:
             client, self.client = self.client, None
             client.disconnect()
-        self.sio.close()
+        if self.sio is not None:
+            self.sio.close()
         closed = self.factory.close_all()
         if closed:
             log.info("closed {n} connection(s)", n=closed)

@@ -1,8 +1,11 @@
-"""The HTTP side: the root resource and a quiet Site with bounded request bodies."""
+"""The HTTP side: the root and /status resources, a quiet Site with bounded request bodies."""
 
 from __future__ import annotations
 
 import io
+import json
+from collections.abc import Callable
+from typing import Any
 
 from twisted.web.resource import NoResource, Resource
 from twisted.web.server import Request, Site
@@ -21,6 +24,21 @@ class Root(Resource):
     def render_GET(self, request: Request) -> bytes:
         request.setHeader(b"content-type", b"text/plain; charset=utf-8")
         return HELLO
+
+
+class StatusResource(Resource):
+    """``GET /status``: a small JSON snapshot for people and monitoring."""
+
+    isLeaf = True
+
+    def __init__(self, status: Callable[[], dict[str, Any]]) -> None:
+        super().__init__()
+        self.status = status
+
+    def render_GET(self, request: Request) -> bytes:
+        request.setHeader(b"content-type", b"application/json")
+        request.setHeader(b"cache-control", b"no-store")
+        return json.dumps(self.status(), indent=1).encode() + b"\n"
 
 
 class BoundedRequest(Request):

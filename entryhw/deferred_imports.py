@@ -1,0 +1,104 @@
+"""Start-up diet: modules our dependencies import eagerly but we need late or never.
+
+Nearly all of ``entryhw-server``'s start-up time is Python importing Twisted,
+Autobahn and pyOpenSSL, and the parent and browser wait for all of it. Some of
+those imports only bind a name that is used on paths a plain-HTTP server never
+takes before its first connection (or at all): Twisted's endpoint and TLS
+verification machinery (``twisted.internet.endpoints``, ``ssl`` → ``_sslverify``
+→ ``service_identity``, ``cryptography.x509``), ``http.cookiejar`` (bound by
+``twisted.python.compat`` for old callers), the process-spawning support.
+
+:func:`defer` registers such modules with :class:`importlib.util.LazyLoader`:
+``from package import module`` (the form those imports use) binds a module
+object at once, and the module's code runs on its first attribute access,
+with the same result as an eager import. Any other use loads the module then
+and there, so a list entry can never break anything; at worst it saves
+nothing. ``tests/test_deferred_imports.py`` checks which ones stay deferred.
+
+Autobahn's optional native helpers (NVX) build their cffi declarations with
+pycparser at import, about a tenth of our start-up. The WebSocket hot path in
+:mod:`entryhw.engineio.frames` masks, unmasks and validates without them, so
+``AUTOBAHN_USE_NVX`` defaults to ``0`` here; set it to ``1`` to get them back.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from collections.abc import Iterable
+from types import ModuleType
+from typing import Any
+
+#: Deferred by ``entryhw-server`` before it imports Twisted; see the module docstring.
+MODULES = (
+    "http.cookiejar",
+    "twisted.internet.endpoints",
+    "twisted.internet.ssl",
+    "twisted.internet._sslverify",
+    "twisted.internet.process",
+    "twisted.python.urlpath",
+    "cryptography.x509",
+    "cryptography.hazmat.primitives.serialization",
+)
+
+
+class _KeepSelf:
+    """Wraps a module's loader for :class:`importlib.util.LazyLoader`.
+
+    A few modules put a wrapper in their own ``sys.modules`` slot while they
+    run (the deprecation proxies of Twisted and cryptography), which LazyLoader
+    refuses. Whoever imported the deferred module already holds the module
+    itself, so it goes back in the slot: only deprecation warnings are lost.
+    """
+
+    def __init__(self, loader: Any) -> None:
+        self.loader = loader
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.loader, name)
+
+    def exec_module(self, module: ModuleType) -> None:
+        name = module.__spec__.name  # type: ignore[union-attr]
+        self.loader.exec_module(module)
+        sys.modules[name] = module
+        module.__loader__ = module.__spec__.loader = self.loader  # type: ignore[union-attr]
+
+
+def defer(names: Iterable[str] = MODULES) -> list[str]:
+    """Make each not-yet-imported module in ``names`` load on first use.
+
+    Returns the names actually deferred (missing or already loaded ones are skipped).
+    """
+    deferred = []
+    for name in names:
+        if name in sys.modules:
+            continue
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            continue
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            continue
+        spec.loader = importlib.util.LazyLoader(_KeepSelf(spec.loader))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+        parent, _, child = name.rpartition(".")
+        if parent:
+            # So ``from parent import child`` binds the module without touching it.
+            setattr(sys.modules[parent], child, module)
+        deferred.append(name)
+    return deferred
+
+
+def is_deferred(name: str) -> bool:
+    """True if ``name`` was deferred and its code has not run yet."""
+    lazy = getattr(importlib.util, "_LazyModule", None)
+    return lazy is not None and isinstance(sys.modules.get(name), lazy)
+
+
+def slim_startup() -> None:
+    """What ``entryhw-server`` does first: defer :data:`MODULES`, NVX off by default."""
+    os.environ.setdefault("AUTOBAHN_USE_NVX", "0")
+    defer(MODULES)
