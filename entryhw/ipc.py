@@ -8,7 +8,6 @@ Node's ``child_process`` IPC with the default serialization writes one
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import stat
@@ -18,6 +17,8 @@ from typing import Any
 
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
+
+from entryhw import jsjson
 
 #: Longest line accepted from the parent; longer lines are discarded whole.
 MAX_LINE = 16 * 1024 * 1024
@@ -55,14 +56,6 @@ class Ignored:
 Event = Message | Exit | Rejected | Ignored
 
 
-def _reject_constant(name: str) -> Any:
-    # JSON.parse rejects NaN/Infinity; so do we, to read exactly what Node reads.
-    raise ValueError(f"{name} is not JSON")
-
-
-_loads = json.JSONDecoder(parse_constant=_reject_constant).decode
-
-
 def _preview(line: bytes) -> str:
     text = line[:40].decode("utf-8", "replace")
     return repr(text) + ("..." if len(line) > 40 else "")
@@ -71,7 +64,7 @@ def _preview(line: bytes) -> str:
 def parse_line(line: bytes) -> Event:
     """Classify one complete line (without its ``\\n``)."""
     try:
-        obj = _loads(line.decode("utf-8"))
+        obj = jsjson.loads(line)
     except UnicodeDecodeError:
         return Rejected(f"line of {len(line)} bytes is not valid UTF-8")
     except (ValueError, RecursionError) as e:
@@ -148,23 +141,14 @@ class LineDecoder:
         return len(self._buf)
 
 
-_dumps_utf8 = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
-_dumps_ascii = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), allow_nan=False).encode
-
-
 def encode(key: str, value: Any = _MISSING) -> bytes:
     """One outbound message as a line Node's ``JSON.parse`` reads back exactly.
 
-    UTF-8 kept as is; a lone surrogate (which JS strings may hold but UTF-8
-    cannot) falls back to ``\\uXXXX`` escapes, which JS reads back unchanged.
-    Raises ``ValueError``/``TypeError`` for values JSON cannot carry.
+    Serialised as ``JSON.stringify`` would (see :func:`entryhw.jsjson.dumps`).
+    Raises ``TypeError`` for values JSON cannot carry, ``ValueError`` for cycles.
     """
     msg = {"key": key} if value is _MISSING else {"key": key, "value": value}
-    text = _dumps_utf8(msg)
-    try:
-        return text.encode("utf-8") + b"\n"
-    except UnicodeEncodeError:
-        return _dumps_ascii(msg).encode("ascii") + b"\n"
+    return jsjson.dumps(msg) + b"\n"
 
 
 class ChannelProtocol(Protocol):

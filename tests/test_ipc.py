@@ -131,8 +131,15 @@ class EncodeTests(SynchronousTestCase):
         line = encode("data", "a\ud800b")
         self.assertEqual(line, b'{"key":"data","value":"a\\ud800b"}\n')
 
-    def test_nan_is_refused(self) -> None:
-        self.assertRaises(ValueError, encode, "data", float("nan"))
+    def test_nan_and_infinity_become_null_as_in_json_stringify(self) -> None:
+        self.assertEqual(encode("data", [float("nan"), {"x": float("-inf")}]),
+                         b'{"key":"data","value":[null,{"x":null}]}\n')
+
+    def test_what_json_cannot_carry_is_refused(self) -> None:
+        self.assertRaises(TypeError, encode, "data", {1, 2})
+        loop: list[object] = []
+        loop.append(loop)
+        self.assertRaises(ValueError, encode, "data", loop)
 
     @settings(max_examples=200, deadline=None)
     @given(json_values)

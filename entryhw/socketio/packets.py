@@ -90,6 +90,8 @@ import re
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, quote
 
+from entryhw import jsjson
+
 __all__ = [
     "ACK",
     "BINARY_ACK",
@@ -175,9 +177,31 @@ def _reject_constant(name: str) -> Any:
 _raw_decode = json.JSONDecoder(parse_constant=_reject_constant).raw_decode
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 
+# orjson (see entryhw.jsjson) first on the hot paths; whatever it refuses (bytes, lone
+# surrogates, huge integers, cycles...) takes the stdlib paths, which decide as before.
+if jsjson.orjson is not None:
+    _orjson_loads: Any = jsjson.orjson.loads
+    _OrjsonError: Any = jsjson.orjson.JSONDecodeError
+
+    def _fast_dumps(data: Any) -> str:
+        try:
+            return jsjson.orjson.dumps(data).decode()
+        except jsjson.orjson.JSONEncodeError:
+            return _dumps(data)  # may raise what the callers expect from it
+else:  # pragma: no cover
+    _orjson_loads = _OrjsonError = None
+
+    def _fast_dumps(data: Any) -> str:
+        return _dumps(data)
+
 
 def _parse_json(text: str, start: int) -> Any:
     """``JSON.parse(text.slice(start))``, or DecodeError."""
+    if _orjson_loads is not None:
+        try:
+            return _orjson_loads(text[start:] if start else text)
+        except _OrjsonError:
+            pass  # the stdlib path below decides, as JSON.parse would
     if text[start] in _WHITESPACE:  # rare: skip it at C speed
         start = len(text) - len(text[start:].lstrip(_WHITESPACE))
     try:
@@ -454,7 +478,7 @@ def _prepare(value: Any, buffers: list[bytes] | None, active: set[int]) -> Any:
 
 def _serialize(data: Any, buffers: list[bytes] | None) -> str:
     try:
-        body = _dumps(data)
+        body = _fast_dumps(data)
     except (TypeError, ValueError):
         # bytes somewhere (TypeError), NaN/Infinity or a cycle (ValueError): walk the data.
         body = _dumps(_prepare(data, buffers, set()))
@@ -567,7 +591,7 @@ def encode(packet: Packet, rev: int = 5) -> list[str | bytes]:
         and ((rev == 5 and data[0] not in RESERVED_EVENTS) or rev == 4)
     ):
         try:
-            body = _dumps(data)
+            body = _fast_dumps(data)
         except (TypeError, ValueError):
             pass
         else:

@@ -1,0 +1,80 @@
+"""jsjson: the same answers with orjson and with the stdlib fallback, as JSON.parse/stringify."""
+
+from __future__ import annotations
+
+import math
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from twisted.trial.unittest import SynchronousTestCase
+
+from entryhw import jsjson
+
+values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=20,
+)
+
+
+class _Cases:
+    """Run by both backends (the subclasses)."""
+
+    def test_compact_and_unescaped(self) -> None:
+        value = {"a": "한글\u2028", "b": [1, 2.5, None, True], "c": "\x00\n"}
+        self.assertEqual(jsjson.dumps(value),
+                         '{"a":"한글\u2028","b":[1,2.5,null,true],"c":"\\u0000\\n"}'.encode())
+
+    def test_lone_surrogates_are_escaped_and_read_back(self) -> None:
+        out = jsjson.dumps(["a\ud800", {"\udfff": "😀"}])
+        # Escaped all through (UTF-8 cannot carry the surrogate); JS reads back the same.
+        self.assertEqual(out, b'["a\\ud800",{"\\udfff":"\\ud83d\\ude00"}]')
+        self.assertEqual(jsjson.loads(out), ["a\ud800", {"\udfff": "😀"}])
+
+    def test_non_finite_numbers(self) -> None:
+        self.assertEqual(jsjson.dumps([math.nan, {"x": math.inf}]), b'[null,{"x":null}]')
+        self.assertEqual(jsjson.loads(b"[1e400]"), [math.inf])  # JSON.parse: Infinity
+        for bad in (b"NaN", b"[Infinity]", b"-Infinity"):
+            self.assertRaises(ValueError, jsjson.loads, bad)
+
+    def test_big_integers_are_written_exactly(self) -> None:
+        self.assertEqual(jsjson.dumps([10**30, -(2**70)]), b"[%d,%d]" % (10**30, -(2**70)))
+
+    def test_refusals(self) -> None:
+        self.assertRaises(TypeError, jsjson.dumps, b"bytes")
+        self.assertRaises(TypeError, jsjson.dumps, {1, 2})
+        loop: list[object] = []
+        loop.append(loop)
+        self.assertRaises(ValueError, jsjson.dumps, loop)
+        for bad in (b"", b"{", b'{"a":1}x', b"\xff", b"[" * 100_000):
+            self.assertRaises((ValueError, RecursionError), jsjson.loads, bad)
+
+    def test_str_and_bytes_in(self) -> None:
+        self.assertEqual(jsjson.loads(' {"k": [1, "é"]}\n'), {"k": [1, "é"]})
+        self.assertEqual(jsjson.loads(' {"k": [1, "é"]}\n'.encode()), {"k": [1, "é"]})
+
+    # One test body, two backends: examples from one never apply to the other's code path.
+    @settings(max_examples=200, deadline=None,
+              suppress_health_check=[HealthCheck.differing_executors])
+    @given(values)
+    def test_round_trip(self, value: object) -> None:
+        self.assertEqual(jsjson.loads(jsjson.dumps(value)), value)
+
+
+class WithOrjson(_Cases, SynchronousTestCase):
+    def setUp(self) -> None:
+        if jsjson.orjson is None:
+            self.skipTest("orjson is not installed")
+
+    def test_backend(self) -> None:
+        self.assertEqual(jsjson.BACKEND, "orjson")
+
+    def test_integers_beyond_64_bits_read_as_doubles_like_javascript(self) -> None:
+        self.assertEqual(jsjson.loads(b"[18446744073709552000]"), [1.8446744073709552e19])
+
+
+class WithStdlib(_Cases, SynchronousTestCase):
+    def setUp(self) -> None:
+        self.patch(jsjson, "orjson", None)
