@@ -27,19 +27,10 @@ def main(argv: list[str] | None = None) -> int:
 
     service = makeService(options)
     reactor.callWhenRunning(service.startService)
-    # After start-up, not during it: the first connection should not wait for it.
-    reactor.callLater(2.0, _settle_garbage_collector)
+    gc.freeze()  # see Modes._make_site
     reactor.addSystemEventTrigger("before", "shutdown", service.stopService)
     reactor.run()
     return service.exit_code
-
-
-def _settle_garbage_collector() -> None:
-    # Everything imported so far lives as long as the process: move it out of
-    # the collector's sight so its full passes (pauses on the message path)
-    # only walk objects made while serving.
-    gc.collect()
-    gc.freeze()
 
 
 def run() -> None:

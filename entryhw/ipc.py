@@ -18,7 +18,7 @@ from typing import Any
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 
-from entryhw import jsjson
+from entryhw import jsjson, writes
 
 #: Longest line accepted from the parent; longer lines are discarded whole.
 MAX_LINE = 16 * 1024 * 1024
@@ -172,6 +172,13 @@ class ChannelProtocol(Protocol):
         self.connected_to_parent = True
 
     def dataReceived(self, data: bytes) -> None:
+        writes.begin()
+        try:
+            self._handle(data)
+        finally:
+            writes.end()
+
+    def _handle(self, data: bytes) -> None:
         for event in self._decoder.feed(data):
             if type(event) is Message:
                 self._on_event(event)
@@ -196,7 +203,7 @@ class ChannelProtocol(Protocol):
         except (TypeError, ValueError) as e:
             self.log.error("IPC: cannot send {key!r} to the parent: {err}", key=key, err=e)
             return
-        self.transport.write(line)
+        writes.write(self.transport, line)
 
     def close(self) -> None:
         """Stop writing and close our end (after flushing what was written)."""

@@ -16,6 +16,7 @@ builds it unless it takes the port over.
 
 from __future__ import annotations
 
+import gc
 import random
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -83,6 +84,10 @@ class Modes:
         root.putChild(b"socket.io", self.sio.resource())
         root.putChild(b"modules", ModulesResource(self.modules, self.forbidden))
         root.putChild(b"status", StatusResource(self.status))
+        # All code is loaded now and lives as long as the process: move it out of the
+        # collector's sight, so its full passes (pauses on the message path) walk only
+        # what serving creates. No collection first: that alone is a 20 ms pause.
+        gc.freeze()
         return make_site(root)
 
     # -- Outputs for the bridge ----------------------------------------------

@@ -23,6 +23,8 @@ from typing import Any
 
 from autobahn.websocket.protocol import WebSocketProtocol
 
+from entryhw import writes
+
 #: First byte of an unfragmented (FIN) text / binary frame with no RSV bits.
 TEXT, BINARY = 0x81, 0x82
 #: Largest payload taken when the protocol sets no message size limit.
@@ -136,7 +138,11 @@ class FastFramesMixin:
 
     def dataReceived(self, data: bytes) -> None:
         # Autobahn's version formats debug-log arguments on every read.
-        self._dataReceived(data)  # type: ignore[attr-defined]
+        writes.begin()
+        try:
+            self._dataReceived(data)  # type: ignore[attr-defined]
+        finally:
+            writes.end()
 
     def processData(self) -> bool:
         if self._fast_ok():
@@ -170,6 +176,6 @@ class FastFramesMixin:
         if (not args and not kw and self.state == WebSocketProtocol.STATE_OPEN
                 and self._perMessageCompress is None and not self.send_queue):
             mask = None if self.factory.isServer else os.urandom(4)
-            self.transport.write(build_frame(payload, isBinary, mask))
+            writes.write(self.transport, build_frame(payload, isBinary, mask))
             return
         super().sendMessage(payload, isBinary, *args, **kw)  # type: ignore[misc]
