@@ -151,7 +151,7 @@ def encode(key: str, value: Any = _MISSING) -> bytes:
     return jsjson.dumps(msg) + b"\n"
 
 
-class ChannelProtocol(Protocol):
+class ChannelProtocol(writes.BatchedWrites, Protocol):
     """Frames the channel and hands each event to ``on_event``; EOF to ``on_close``."""
 
     log = Logger()
@@ -203,11 +203,12 @@ class ChannelProtocol(Protocol):
         except (TypeError, ValueError) as e:
             self.log.error("IPC: cannot send {key!r} to the parent: {err}", key=key, err=e)
             return
-        writes.write(self.transport, line)
+        self.write_batched(line)
 
     def close(self) -> None:
         """Stop writing and close our end (after flushing what was written)."""
         self.closing = True
+        self.flush_writes()
         if self.transport is not None and self.connected_to_parent:
             self.transport.loseConnection()
 

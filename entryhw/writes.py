@@ -1,18 +1,21 @@
-"""Write-through after each read: the latency of a direct write, the batching of a buffered one.
+"""Writes made while handling a read go out together, as soon as the read is handled.
 
 Twisted buffers every write until the reactor's next poll reports the socket
 writable, so a message from a browser left for the parent one reactor round
-later, behind everything else of that round. Node (libuv) tries a write at
-once. Here the read handlers on the message path (browser WebSocket, parent
-channel) bracket their work with :func:`begin` / :func:`end`; writes made in
-between through :func:`write` are flushed by :func:`end` when the whole read
-is consumed. That is one send per read per destination: a lone message leaves
-at once, a flood still goes out in large writes.
+later, behind everything else of that round, and every write paid Twisted's
+bookkeeping (buffer, producer check, epoll registration). Node (libuv) tries
+a write at once.
 
-Flushing calls the transport's ``doWrite`` (what the reactor calls when the
-socket is writable); whatever it cannot send stays buffered for the reactor,
-and an outcome that needs the reactor (connection lost, close after flush)
-is handed back to it by re-registering the transport for writing.
+Here the read handlers on the message path (browser WebSocket, parent
+channel) bracket their work with :func:`begin` / :func:`end`. A protocol
+mixing in :class:`BatchedWrites` collects what it writes in between and hands
+it to its transport in one piece when the outermost read ends, then has it
+sent right away (:func:`push`): one send per read per destination, so a lone
+message leaves at once and a flood goes out in large writes. Outside a read,
+writes go straight to the transport as usual.
+
+A protocol that also writes or closes its transport by other paths must call
+:meth:`BatchedWrites.flush_writes` first, to keep the order of its bytes.
 """
 
 from __future__ import annotations
@@ -20,42 +23,69 @@ from __future__ import annotations
 from typing import Any
 
 _depth = 0
-_pending: list[Any] = []
+_waiting: list[BatchedWrites] = []
 
 
 def begin() -> None:
-    """A read handler starts; writes until the matching :func:`end` are flushed then."""
+    """A read handler starts; batched writes wait for the matching :func:`end`."""
     global _depth
     _depth += 1
 
 
 def end() -> None:
-    """The read handler is done: flush what it wrote (outermost handler only)."""
-    global _depth
+    """The read handler is done; the outermost one sends what was batched."""
+    global _depth, _waiting
     _depth -= 1
-    if _depth == 0 and _pending:
-        flush()
+    if _depth == 0 and _waiting:
+        waiting, _waiting = _waiting, []
+        for proto in waiting:
+            proto.flush_writes()
 
 
-def write(transport: Any, data: bytes) -> None:
-    """``transport.write(data)``, flushed at the end of the current read, if any."""
-    transport.write(data)
-    if _depth:
-        # Under TLS the transport is the TLS protocol; its ciphertext sits in the TCP
-        # transport below, which is the one to flush.
-        while not hasattr(transport, "doWrite"):
-            transport = getattr(transport, "transport", None)
-            if transport is None:
-                return
-        _pending.append(transport)
+def push(transport: Any) -> None:
+    """Send what ``transport`` has buffered now, as far as the socket takes it.
 
-
-def flush() -> None:
-    """Send what the pending transports have buffered, as far as the sockets take it."""
-    targets = list(dict.fromkeys(_pending))
-    _pending.clear()
-    for transport in targets:
-        if not transport.connected or transport.disconnecting:
-            continue  # the reactor finishes those as usual
+    This calls the transport's ``doWrite`` (what the reactor calls when the
+    socket is writable); what the socket does not take stays buffered for the
+    reactor, and an outcome that needs the reactor (connection lost, close
+    after the last byte) goes back to it by re-registering for writing.
+    """
+    # Under TLS the transport is the TLS protocol; its ciphertext sits in the TCP
+    # transport below, which is the one to push.
+    while not hasattr(transport, "doWrite"):
+        transport = getattr(transport, "transport", None)
+        if transport is None:
+            return
+    if transport.connected and not transport.disconnecting:
         if transport.doWrite() is not None:
             transport.startWriting()
+
+
+class BatchedWrites:
+    """Mixin for a protocol whose writes during a read should leave together."""
+
+    transport: Any
+    _batched: list[bytes] | None = None
+
+    def write_batched(self, data: bytes) -> None:
+        """``self.transport.write(data)``, deferred to the end of the current read."""
+        if not _depth:
+            self.transport.write(data)
+            return
+        batched = self._batched
+        if batched is None:
+            self._batched = [data]
+            _waiting.append(self)
+        else:
+            batched.append(data)
+
+    def flush_writes(self) -> None:
+        """Hand what was batched to the transport and send it."""
+        batched = self._batched
+        if batched is None:
+            return
+        self._batched = None
+        transport = self.transport
+        if transport is not None:
+            transport.write(batched[0] if len(batched) == 1 else b"".join(batched))
+            push(transport)

@@ -1,4 +1,4 @@
-"""Write-through after a read: flushed once per read per transport, the reactor keeps the rest."""
+"""Batched writes: sent once per read per protocol, in order; the reactor keeps the rest."""
 
 from __future__ import annotations
 
@@ -44,45 +44,63 @@ class _TLSLike:
         self.transport.write(b"enc(" + data + b")")
 
 
+class _Proto(writes.BatchedWrites):
+    def __init__(self, transport: object) -> None:
+        self.transport = transport
+
+
 class WritesTests(SynchronousTestCase):
-    def test_outside_a_read_writes_are_left_to_the_reactor(self) -> None:
+    def test_outside_a_read_writes_go_straight_to_the_transport(self) -> None:
         t = _Transport()
-        writes.write(t, b"a")
+        _Proto(t).write_batched(b"a")
         self.assertEqual((t.buffered, t.flushes), ([b"a"], 0))
 
-    def test_one_flush_per_transport_at_the_end_of_the_outermost_read(self) -> None:
+    def test_one_write_and_send_per_protocol_when_the_outermost_read_ends(self) -> None:
         a, b = _Transport(), _Transport()
+        pa, pb = _Proto(a), _Proto(b)
         writes.begin()
-        writes.write(a, b"1")
+        pa.write_batched(b"1")
         writes.begin()  # a nested read handler
-        writes.write(b, b"x")
-        writes.write(a, b"2")
+        pb.write_batched(b"x")
+        pa.write_batched(b"2")
         writes.end()
-        self.assertEqual((a.flushes, b.flushes), (0, 0))
+        self.assertEqual((a.buffered, b.buffered, a.flushes), ([], [], 0))
         writes.end()
         self.assertEqual((a.sent, b.sent), ([b"12"], [b"x"]))
 
-    def test_tls_flushes_the_transport_underneath(self) -> None:
+    def test_flush_writes_keeps_the_order_with_direct_writes(self) -> None:
+        t = _Transport()
+        p = _Proto(t)
+        writes.begin()
+        p.write_batched(b"frame;")
+        p.flush_writes()  # what a protocol does before writing or closing by another path
+        t.write(b"close;")
+        p.write_batched(b"late;")
+        writes.end()
+        self.assertEqual(b"".join(t.sent), b"frame;close;late;")
+
+    def test_tls_pushes_the_transport_underneath(self) -> None:
         tcp = _Transport()
         writes.begin()
-        writes.write(_TLSLike(tcp), b"m")
+        _Proto(_TLSLike(tcp)).write_batched(b"m")
         writes.end()
         self.assertEqual(tcp.sent, [b"enc(m)"])
 
-    def test_closed_or_closing_transports_are_the_reactors(self) -> None:
+    def test_closed_or_closing_transports_are_left_to_the_reactor(self) -> None:
         gone, closing = _Transport(), _Transport()
         gone.connected = False
         closing.disconnecting = True
         writes.begin()
-        writes.write(gone, b"a")
-        writes.write(closing, b"b")
+        _Proto(gone).write_batched(b"a")
+        _Proto(closing).write_batched(b"b")
         writes.end()
         self.assertEqual((gone.flushes, closing.flushes), (0, 0))
+        self.assertEqual(closing.buffered, [b"b"])  # still written, the reactor sends it
 
     def test_an_outcome_for_the_reactor_is_handed_back(self) -> None:
         t = _Transport(result=ConnectionResetError())
         writes.begin()
-        writes.write(t, b"a")
+        _Proto(t).write_batched(b"a")
         writes.end()
         self.assertEqual((t.flushes, t.writing), (1, 1))
 
@@ -109,7 +127,8 @@ class RealSocketTests(TestCase):
         reactor.adoptStreamConnection(ours.fileno(), socket.AF_UNIX, _factory(proto))
         ours.close()  # adopted: Twisted holds its own copy of the descriptor
         writes.begin()
-        writes.write(proto.transport, b"now")
+        _Proto(proto.transport).write_batched(b"n")
+        _Proto(proto.transport).write_batched(b"ow")
         writes.end()
         theirs.setblocking(False)
         self.assertEqual(theirs.recv(10), b"now")

@@ -111,7 +111,7 @@ def server_frame(payload: bytes, binary: bool = False) -> bytes:
     return build_frame(payload, binary)
 
 
-class FastFramesMixin:
+class FastFramesMixin(writes.BatchedWrites):
     """For an Autobahn WebSocket protocol, server or client, whose ``onMessage`` does the work.
 
     Its ``onMessage`` gets text payloads as bytes that nothing has checked:
@@ -176,6 +176,16 @@ class FastFramesMixin:
         if (not args and not kw and self.state == WebSocketProtocol.STATE_OPEN
                 and self._perMessageCompress is None and not self.send_queue):
             mask = None if self.factory.isServer else os.urandom(4)
-            writes.write(self.transport, build_frame(payload, isBinary, mask))
+            self.write_batched(build_frame(payload, isBinary, mask))
             return
         super().sendMessage(payload, isBinary, *args, **kw)  # type: ignore[misc]
+
+    # Autobahn's own ways to the transport: what we batched goes first.
+
+    def sendData(self, data: bytes, sync: bool = False, chopsize: int | None = None) -> None:
+        self.flush_writes()
+        super().sendData(data, sync, chopsize)  # type: ignore[misc]
+
+    def _closeConnection(self, abort: bool = False) -> None:
+        self.flush_writes()
+        super()._closeConnection(abort)  # type: ignore[misc]
