@@ -6,7 +6,8 @@ those imports only bind a name that is used on paths a plain-HTTP server never
 takes before its first connection (or at all): Twisted's endpoint and TLS
 verification machinery (``twisted.internet.endpoints``, ``ssl`` → ``_sslverify``
 → ``service_identity``, ``cryptography.x509``), ``http.cookiejar`` (bound by
-``twisted.python.compat`` for old callers), the process-spawning support.
+``twisted.python.compat`` for old callers), the error-page helpers of
+``twisted.web.util`` (with their template engine and XML parser).
 
 :func:`defer` registers such modules with :class:`importlib.util.LazyLoader`:
 ``from package import module`` (the form those imports use) binds a module
@@ -36,10 +37,10 @@ MODULES = (
     "twisted.internet.endpoints",
     "twisted.internet.ssl",
     "twisted.internet._sslverify",
-    "twisted.internet.process",
     "twisted.python.urlpath",
     "cryptography.x509",
     "cryptography.hazmat.primitives.serialization",
+    "twisted.web.util",
 )
 
 
