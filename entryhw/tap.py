@@ -62,7 +62,9 @@ class Options(usage.Options):
         "it becomes that host's client (cloud mode) and takes over when the host goes away. "
         "With certificate files, TLS and plain HTTP share the port. SIGTERM, SIGINT, "
         "end-of-file on the channel or the message \"exit\" stop it cleanly (exit status 0); "
-        "SIGHUP reloads the certificates. GET /status describes the running server."
+        "SIGHUP reloads the certificates. GET /status describes the running server. "
+        "entryhw-server leaves Autobahn's native helpers off unless AUTOBAHN_USE_NVX=1 is "
+        "set (they cost start-up time and the message path does not use them)."
     )
     optFlags = [
         ["version", None, "Print the version and exit."],
