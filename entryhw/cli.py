@@ -6,28 +6,28 @@ want its daemon options, but a child process needs none of them.
 
 from __future__ import annotations
 
-import gc
 import sys
 
-from entryhw.deferred_imports import slim_startup
+from entryhw.deferred_imports import loading, slim_startup
 
 slim_startup()  # before anything imports Twisted
 
-from entryhw.logs import start_logging  # noqa: E402
-from entryhw.tap import Options, makeService  # noqa: E402
+with loading():
+    from entryhw.logs import start_logging
+    from entryhw.tap import Options, makeService
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run until shutdown; returns the exit status (0 after a clean stop)."""
-    options = Options()
-    options.parseOptions(sys.argv[1:] if argv is None else argv)
-    start_logging(options["log-format"], options["log-level"], sys.stderr)
+    with loading():
+        options = Options()
+        options.parseOptions(sys.argv[1:] if argv is None else argv)
+        start_logging(options["log-format"], options["log-level"], sys.stderr)
 
-    from twisted.internet import reactor
+        from twisted.internet import reactor
 
-    service = makeService(options)
+        service = makeService(options)
     reactor.callWhenRunning(service.startService)
-    gc.freeze()  # see Modes._make_site
     reactor.addSystemEventTrigger("before", "shutdown", service.stopService)
     reactor.run()
     return service.exit_code

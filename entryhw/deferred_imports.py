@@ -16,6 +16,10 @@ with the same result as an eager import. Any other use loads the module then
 and there, so a list entry can never break anything; at worst it saves
 nothing. ``tests/test_deferred_imports.py`` checks which ones stay deferred.
 
+:func:`loading` runs the import-heavy parts (before the reactor starts, and
+the web side just after the port is bound) without the cyclic garbage
+collector, and freezes what they loaded.
+
 Autobahn's optional native helpers (NVX) build their cffi declarations with
 pycparser at import, about a tenth of our start-up. The WebSocket hot path in
 :mod:`entryhw.engineio.frames` masks, unmasks and validates without them, so
@@ -24,10 +28,12 @@ pycparser at import, about a tenth of our start-up. The WebSocket hot path in
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from types import ModuleType
 from typing import Any
 
@@ -97,6 +103,26 @@ def is_deferred(name: str) -> bool:
     """True if ``name`` was deferred and its code has not run yet."""
     lazy = getattr(importlib.util, "_LazyModule", None)
     return lazy is not None and isinstance(sys.modules.get(name), lazy)
+
+
+@contextmanager
+def loading() -> Iterator[None]:
+    """Around import-heavy start-up work: no cyclic GC meanwhile, everything frozen after.
+
+    Imports make few reference cycles, but the collector's passes over the
+    growing heap were about 7% of start-up. What the block loaded lives as long
+    as the process, so :func:`gc.freeze` then moves it out of the collector's
+    sight: its later full passes (pauses on the message path) walk only what
+    serving creates. (No collection before freezing: that alone is a 20 ms pause.)
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
 
 
 def slim_startup() -> None:

@@ -16,7 +16,6 @@ builds it unless it takes the port over.
 
 from __future__ import annotations
 
-import gc
 import random
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -26,6 +25,7 @@ from twisted.logger import Logger
 
 from entryhw import __version__
 from entryhw.bridge import Bridge
+from entryhw.deferred_imports import loading
 from entryhw.listener import Listener
 
 if TYPE_CHECKING:
@@ -73,22 +73,19 @@ class Modes:
         self.stopped = False
 
     def _make_site(self) -> Site:
-        from entryhw.modules import ModulesResource
-        from entryhw.socketio.server import SocketIOServer
-        from entryhw.web import Root, StatusResource, make_site
+        with loading():
+            from entryhw.modules import ModulesResource
+            from entryhw.socketio.server import SocketIOServer
+            from entryhw.web import Root, StatusResource, make_site
 
-        self.sio = SocketIOServer(ping_interval=PING_INTERVAL_MS, ping_timeout=PING_TIMEOUT_MS,
-                                  clock=self.reactor)
-        self._wire_host_events(self.sio)
-        root = Root()
-        root.putChild(b"socket.io", self.sio.resource())
-        root.putChild(b"modules", ModulesResource(self.modules, self.forbidden))
-        root.putChild(b"status", StatusResource(self.status))
-        # All code is loaded now and lives as long as the process: move it out of the
-        # collector's sight, so its full passes (pauses on the message path) walk only
-        # what serving creates. No collection first: that alone is a 20 ms pause.
-        gc.freeze()
-        return make_site(root)
+            self.sio = SocketIOServer(ping_interval=PING_INTERVAL_MS,
+                                      ping_timeout=PING_TIMEOUT_MS, clock=self.reactor)
+            self._wire_host_events(self.sio)
+            root = Root()
+            root.putChild(b"socket.io", self.sio.resource())
+            root.putChild(b"modules", ModulesResource(self.modules, self.forbidden))
+            root.putChild(b"status", StatusResource(self.status))
+            return make_site(root)
 
     # -- Outputs for the bridge ----------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import subprocess
 import sys
@@ -12,7 +13,7 @@ from unittest import SkipTest
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from entryhw.deferred_imports import MODULES, defer, is_deferred
+from entryhw.deferred_imports import MODULES, defer, is_deferred, loading
 
 
 class DeferTests(SynchronousTestCase):
@@ -68,6 +69,31 @@ class DeferTests(SynchronousTestCase):
         self.assertEqual(defer(["dpkg.plain", "dpkg.nothing", "nope_no_such.module"]), [])
         self.assertIs(sys.modules["dpkg.plain"], dpkg.plain)
         self.assertFalse(is_deferred("dpkg.plain"))
+
+
+class LoadingTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.addCleanup(gc.unfreeze)
+        self.addCleanup(gc.enable if gc.isenabled() else gc.disable)
+
+    def test_no_collector_inside_and_frozen_after(self) -> None:
+        gc.enable()
+        before = gc.get_freeze_count()
+        with loading():
+            self.assertFalse(gc.isenabled())
+            made = [[] for _ in range(1000)]
+        self.assertTrue(gc.isenabled())
+        self.assertGreaterEqual(gc.get_freeze_count(), before + len(made))
+
+    def test_restores_on_error_and_keeps_a_disabled_collector_disabled(self) -> None:
+        gc.enable()
+        with self.assertRaises(KeyError), loading():
+            raise KeyError("x")
+        self.assertTrue(gc.isenabled())
+        gc.disable()
+        with loading():
+            pass
+        self.assertFalse(gc.isenabled())
 
 
 _PROBE = """
