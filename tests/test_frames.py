@@ -141,3 +141,26 @@ class BuildFrameTests(SynchronousTestCase):
         payload, mask = os.urandom(1001), os.urandom(4)
         self.assertNotEqual(mask_payload(payload, mask), payload)
         self.assertEqual(mask_payload(mask_payload(payload, mask), mask), payload)
+
+
+class AutobahnHooksTests(SynchronousTestCase):
+    """FastFramesMixin overrides these Autobahn methods; a rename upstream must not go unseen."""
+
+    def test_hooked_methods_exist(self) -> None:
+        from entryhw.engineio._autobahn import WebSocketClientProtocol, WebSocketServerProtocol
+
+        for cls in (WebSocketServerProtocol, WebSocketClientProtocol):
+            for name in ("_dataReceived", "processData", "onMessageEnd", "sendMessage",
+                         "sendData", "_closeConnection"):
+                self.assertTrue(callable(getattr(cls, name, None)), f"{cls.__name__}.{name}")
+            # State the mixin reads: set by Autobahn's own code, so look for the assignments.
+            source = _autobahn_source(cls)
+            for attr in ("current_frame", "inside_message", "send_queue", "message_data",
+                         "message_is_binary", "failedByMe", "_perMessageCompress"):
+                self.assertIn(f"self.{attr} =", source, f"{cls.__name__}.{attr}")
+
+
+def _autobahn_source(cls: type) -> str:
+    import inspect
+
+    return "".join(inspect.getsource(c) for c in cls.__mro__ if c.__module__.startswith("autobahn"))
