@@ -30,8 +30,10 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-_std_loads = json.JSONDecoder(parse_constant=_reject_constant).decode
-_dumps_utf8 = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+#: The stdlib decoder with JSON.parse's grammar (no NaN/Infinity).
+STRICT = json.JSONDecoder(parse_constant=_reject_constant)
+#: The stdlib, compact and unescaped, to ``str``; ValueError for NaN/Infinity and cycles.
+dumps_text = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 _dumps_ascii = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), allow_nan=False).encode
 
 
@@ -42,7 +44,7 @@ def loads(data: bytes | str) -> Any:
             return orjson.loads(data)
         except orjson.JSONDecodeError:
             pass  # let the stdlib accept what JSON.parse accepts, or say why not
-    return _std_loads(data.decode("utf-8") if isinstance(data, bytes) else data)
+    return STRICT.decode(data.decode("utf-8") if isinstance(data, bytes) else data)
 
 
 def dumps(obj: Any) -> bytes:
@@ -58,16 +60,26 @@ def dumps(obj: Any) -> bytes:
         except orjson.JSONEncodeError:
             pass
     try:
-        text = _dumps_utf8(obj)
+        text = dumps_text(obj)
     except ValueError as e:
         if "Circular" in str(e):
             raise
         obj = _finite(obj)
-        text = _dumps_utf8(obj)
+        text = dumps_text(obj)
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError:
         return _dumps_ascii(obj).encode("ascii")
+
+
+def dumps_text_fast(obj: Any) -> str:
+    """:data:`dumps_text`, through orjson when it takes ``obj`` (NaN/Infinity then become null)."""
+    if orjson is not None:
+        try:
+            return orjson.dumps(obj).decode()
+        except orjson.JSONEncodeError:
+            pass
+    return dumps_text(obj)
 
 
 def _finite(obj: Any) -> Any:

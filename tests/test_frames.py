@@ -12,7 +12,6 @@ from entryhw.engineio.frames import (
     FAST_MAX,
     build_frame,
     mask_payload,
-    server_frame,
     split_frames,
 )
 
@@ -118,12 +117,12 @@ class BuildFrameTests(SynchronousTestCase):
     """Byte layout per RFC 6455 5.2 (real peers reading them: test_socketio_*)."""
 
     def test_lengths(self) -> None:
-        self.assertEqual(server_frame(b"hi"), b"\x81\x02hi")
-        self.assertEqual(server_frame(b"", True), b"\x82\x00")
-        self.assertEqual(server_frame(b"a" * 125)[:2], b"\x81\x7d")
-        self.assertEqual(server_frame(b"a" * 126, True)[:4], b"\x82\x7e\x00\x7e")
-        self.assertEqual(server_frame(b"a" * 65535)[:4], b"\x81\x7e\xff\xff")
-        big = server_frame(b"a" * 70000)
+        self.assertEqual(build_frame(b"hi"), b"\x81\x02hi")
+        self.assertEqual(build_frame(b"", True), b"\x82\x00")
+        self.assertEqual(build_frame(b"a" * 125)[:2], b"\x81\x7d")
+        self.assertEqual(build_frame(b"a" * 126, True)[:4], b"\x82\x7e\x00\x7e")
+        self.assertEqual(build_frame(b"a" * 65535)[:4], b"\x81\x7e\xff\xff")
+        big = build_frame(b"a" * 70000)
         self.assertEqual(big[:10], b"\x81\x7f" + (70000).to_bytes(8, "big"))
         self.assertEqual(len(big), 70010)
 

@@ -91,24 +91,19 @@ def split_frames(data: bytes | bytearray, limit: int = FAST_MAX, *, masked: bool
 
 
 def build_frame(payload: bytes, binary: bool = False, mask: bytes | None = None) -> bytes:
-    """One unfragmented frame; masked with ``mask`` (4 bytes) as a client sends it."""
+    """One unfragmented frame: unmasked as a server sends it, or masked with ``mask``."""
     n = len(payload)
-    head = bytes((BINARY if binary else TEXT,))
-    bit = 0x80 if mask is not None else 0
+    first = BINARY if binary else TEXT
+    bit = 0 if mask is None else 0x80
     if n < 126:
-        head += bytes((bit | n,))
+        head = bytes((first, bit | n))
     elif n <= 0xFFFF:
-        head += bytes((bit | 126, n >> 8, n & 0xFF))
+        head = bytes((first, bit | 126, n >> 8, n & 0xFF))
     else:
-        head += bytes((bit | 127,)) + n.to_bytes(8, "big")
+        head = bytes((first, bit | 127)) + n.to_bytes(8, "big")
     if mask is None:
         return head + payload
     return head + mask + mask_payload(payload, mask)
-
-
-def server_frame(payload: bytes, binary: bool = False) -> bytes:
-    """One unfragmented, unmasked frame as a server sends it."""
-    return build_frame(payload, binary)
 
 
 class FastFramesMixin(writes.BatchedWrites):

@@ -84,7 +84,6 @@ an ack id digit there; only ASCII digits count here), ack ids above 2**53 - 1, p
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from typing import Any, NamedTuple
@@ -168,39 +167,22 @@ class Packet(NamedTuple):
 # --------------------------------------------------------------------------- JSON helpers
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
 # JSONDecoder.raw_decode(s, idx) runs the C scanner from idx: no slicing of the frame and none
 # of the whitespace regexes json.loads() runs around it.
-_raw_decode = json.JSONDecoder(parse_constant=_reject_constant).raw_decode
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
-
-# orjson (see entryhw.jsjson) first on the hot paths; whatever it refuses (bytes, lone
+_raw_decode = jsjson.STRICT.raw_decode
+_dumps = jsjson.dumps_text
+# orjson first on the hot paths (see entryhw.jsjson); whatever it refuses (bytes, lone
 # surrogates, huge integers, cycles...) takes the stdlib paths, which decide as before.
-if jsjson.orjson is not None:
-    _orjson_loads: Any = jsjson.orjson.loads
-    _OrjsonError: Any = jsjson.orjson.JSONDecodeError
-
-    def _fast_dumps(data: Any) -> str:
-        try:
-            return jsjson.orjson.dumps(data).decode()
-        except jsjson.orjson.JSONEncodeError:
-            return _dumps(data)  # may raise what the callers expect from it
-else:  # pragma: no cover
-    _orjson_loads = _OrjsonError = None
-
-    def _fast_dumps(data: Any) -> str:
-        return _dumps(data)
+_fast_dumps = jsjson.dumps_text_fast
 
 
 def _parse_json(text: str, start: int) -> Any:
     """``JSON.parse(text.slice(start))``, or DecodeError."""
-    if _orjson_loads is not None:
+    orjson = jsjson.orjson
+    if orjson is not None:
         try:
-            return _orjson_loads(text[start:] if start else text)
-        except _OrjsonError:
+            return orjson.loads(text[start:] if start else text)
+        except orjson.JSONDecodeError:
             pass  # the stdlib path below decides, as JSON.parse would
     if text[start] in _WHITESPACE:  # rare: skip it at C speed
         start = len(text) - len(text[start:].lstrip(_WHITESPACE))
