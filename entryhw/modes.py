@@ -98,7 +98,7 @@ class Modes:
     # Before the web side exists there are no browsers to reach.
 
     def emit_to_socket(self, sid: str, event: str, payload: Any) -> None:
-        socket = self.sio.namespaces["/"].sockets.get(sid) if self.sio else None
+        socket = self.sio.namespaces["/"].sockets.get(sid) if self.sio is not None else None
         if socket is not None:
             socket.emit(event, payload)
 
@@ -107,7 +107,7 @@ class Modes:
             self.sio.to(room).emit(event, payload)
 
     def join(self, sid: str, room: str) -> None:
-        socket = self.sio.namespaces["/"].sockets.get(sid) if self.sio else None
+        socket = self.sio.namespaces["/"].sockets.get(sid) if self.sio is not None else None
         if socket is not None:
             socket.join(room)
 
