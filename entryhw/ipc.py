@@ -16,9 +16,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from twisted.internet.protocol import Factory, Protocol
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 
 from entryhw import jsjson, writes
+from entryhw.faults import Faults
+from entryhw.limits import IPC_ENVELOPE, MAX_DEPTH, MAX_PARENT_BACKLOG
 
 #: Longest line accepted from the parent; longer lines are discarded whole.
 MAX_LINE = 16 * 1024 * 1024
@@ -41,9 +43,15 @@ class Exit:
 
 @dataclass(frozen=True, slots=True)
 class Rejected:
-    """A line that is not a usable message; ``reason`` is one line for the log."""
+    """A line that is not a usable message; ``reason`` is one line for the log.
+
+    ``what`` names the sort of fault (log lines are rate-limited per sort);
+    ``kind`` is the ``/status`` fault counter it belongs to.
+    """
 
     reason: str
+    what: str = ""
+    kind: str = "ipcRejected"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,11 +72,13 @@ def _preview(line: bytes) -> str:
 def parse_line(line: bytes) -> Event:
     """Classify one complete line (without its ``\\n``)."""
     try:
-        obj = jsjson.loads(line)
+        obj = jsjson.loads(line, MAX_DEPTH + IPC_ENVELOPE)
     except UnicodeDecodeError:
-        return Rejected(f"line of {len(line)} bytes is not valid UTF-8")
-    except (ValueError, RecursionError) as e:
-        return Rejected(f"invalid JSON ({e}): {_preview(line)}")
+        return Rejected(f"line of {len(line)} bytes is not valid UTF-8", "utf-8")
+    except jsjson.TooDeep as e:
+        return Rejected(f"JSON {e}: {_preview(line)}", "depth", "tooDeep")
+    except ValueError as e:
+        return Rejected(f"invalid JSON ({e}): {_preview(line)}", "json")
     if isinstance(obj, dict):
         key = obj.get("key", _MISSING)
         if isinstance(key, str):
@@ -77,13 +87,14 @@ def parse_line(line: bytes) -> Event:
         if isinstance(cmd, str) and cmd.startswith("NODE_"):
             return Ignored(f"Node internal message {cmd}")
         if key is _MISSING:
-            return Rejected(f"object without a 'key': {_preview(line)}")
-        return Rejected(f"'key' is not a string: {_preview(line)}")
+            return Rejected(f"object without a 'key': {_preview(line)}", "no key")
+        return Rejected(f"'key' is not a string: {_preview(line)}", "key type")
     if isinstance(obj, str):
         if obj == "exit":
             return Exit()
         return Ignored(f"string message {obj[:40]!r}")
-    return Rejected(f"expected an object, got JSON {type(obj).__name__}: {_preview(line)}")
+    return Rejected(f"expected an object, got JSON {type(obj).__name__}: {_preview(line)}",
+                    f"not an object: {type(obj).__name__}")
 
 
 class LineDecoder:
@@ -133,7 +144,8 @@ class LineDecoder:
 
     def _too_long(self, size: int, partial: bool = False) -> Rejected:
         more = " or more" if partial else ""
-        return Rejected(f"line of {size}{more} bytes exceeds the {self.max_line}-byte limit")
+        return Rejected(f"line of {size}{more} bytes exceeds the {self.max_line}-byte limit",
+                        "length")
 
     @property
     def pending(self) -> int:
@@ -152,7 +164,13 @@ def encode(key: str, value: Any = _MISSING) -> bytes:
 
 
 class ChannelProtocol(writes.BatchedWrites, Protocol):
-    """Frames the channel and hands each event to ``on_event``; EOF to ``on_close``."""
+    """Frames the channel and hands each event to ``on_event``; EOF to ``on_close``.
+
+    Only end-of-file ends the channel (and so the process): each event is
+    handled inside :meth:`Faults.guard`, so whatever one message sets off,
+    down to a browser that vanished while it was being written to, costs that
+    message and nothing more.
+    """
 
     log = Logger()
 
@@ -161,15 +179,25 @@ class ChannelProtocol(writes.BatchedWrites, Protocol):
         on_event: Callable[[Event], None],
         on_close: Callable[[str], None],
         max_line: int = MAX_LINE,
+        faults: Faults | None = None,
     ) -> None:
         self._decoder = LineDecoder(max_line)
         self._on_event = on_event
         self._on_close = on_close
+        self.faults = faults if faults is not None else Faults()
         self.connected_to_parent = False
         self.closing = False
 
     def connectionMade(self) -> None:
         self.connected_to_parent = True
+        self.watch_backlog(MAX_PARENT_BACKLOG)
+
+    def backlog_exceeded(self, size: int) -> None:
+        # The parent is never disconnected (that ends the process): what it leaves
+        # unread beyond the limit is dropped instead.
+        self.faults.peer("sendsDropped", "IPC: the parent is not reading (over {n} bytes "
+                         "unread); dropping messages to it", n=MAX_PARENT_BACKLOG,
+                         level=LogLevel.warn)
 
     def dataReceived(self, data: bytes) -> None:
         writes.begin()
@@ -179,16 +207,18 @@ class ChannelProtocol(writes.BatchedWrites, Protocol):
             writes.end()
 
     def _handle(self, data: bytes) -> None:
+        guard = self.faults.guard
         for event in self._decoder.feed(data):
             if type(event) is Message:
-                self._on_event(event)
+                guard("handling an IPC message", self._on_event, event)
             elif type(event) is Rejected:
-                self.log.warn("IPC: rejected a message from the parent: {reason}",
-                              reason=event.reason)
+                self.faults.peer(event.kind, "IPC: rejected a message from the parent: "
+                                 "{reason}", key=("ipc", event.what), reason=event.reason,
+                                 level=LogLevel.warn)
             elif type(event) is Ignored:
                 self.log.debug("IPC: ignored {reason}", reason=event.reason)
             else:
-                self._on_event(event)
+                guard("handling an IPC message", self._on_event, event)
 
     def connectionLost(self, reason: Any = None) -> None:
         self.connected_to_parent = False
@@ -201,7 +231,8 @@ class ChannelProtocol(writes.BatchedWrites, Protocol):
         try:
             line = encode(key, value)
         except (TypeError, ValueError) as e:
-            self.log.error("IPC: cannot send {key!r} to the parent: {err}", key=key, err=e)
+            self.faults.peer("sendsDropped", "IPC: cannot send {key!r} to the parent: {err}",
+                             key=key, err=e, level=LogLevel.error)
             return
         self.write_batched(line)
 

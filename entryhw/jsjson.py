@@ -16,6 +16,8 @@ import json
 import math
 from typing import Any
 
+from entryhw.limits import MAX_DEPTH
+
 try:
     import orjson
 except ImportError:  # pragma: no cover - orjson is a dependency; kept optional for odd platforms
@@ -37,56 +39,134 @@ dumps_text = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_n
 _dumps_ascii = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), allow_nan=False).encode
 
 
-def loads(data: bytes | str) -> Any:
-    """``JSON.parse``: raises ValueError (bad JSON), UnicodeDecodeError or RecursionError."""
-    if orjson is not None:
-        try:
-            return orjson.loads(data)
-        except orjson.JSONDecodeError:
-            pass  # let the stdlib accept what JSON.parse accepts, or say why not
-    return STRICT.decode(data.decode("utf-8") if isinstance(data, bytes) else data)
+class TooDeep(ValueError):
+    """A document nested deeper than the limit (see :data:`entryhw.limits.MAX_DEPTH`)."""
+
+    def __init__(self, limit: int) -> None:
+        # The limit a user meets is the payload's; ``limit`` includes the envelope.
+        super().__init__(f"nested more than {MAX_DEPTH} levels deep")
+        self.limit = limit
 
 
-def dumps(obj: Any) -> bytes:
-    """``JSON.stringify`` as UTF-8: compact, NaN/Infinity as ``null``.
+def loads(data: bytes | str, max_depth: int = MAX_DEPTH + 1) -> Any:
+    """``JSON.parse``, refusing documents nested deeper than ``max_depth``.
 
-    A lone surrogate (which JS strings may hold but UTF-8 cannot) is written as
-    a ``\\uXXXX`` escape, which JS reads back unchanged. Raises TypeError for
-    values JSON cannot carry and ValueError for circular data.
+    Raises :class:`TooDeep` (a ValueError) past the limit, ValueError for bad
+    JSON, UnicodeDecodeError for bytes that are not UTF-8; nothing else.
     """
     if orjson is not None:
         try:
-            return orjson.dumps(obj)
+            value = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass  # let the stdlib accept what JSON.parse accepts, or say why not
+        else:
+            check_depth(data, value, max_depth)
+            return value
+    try:
+        value = STRICT.decode(data.decode("utf-8") if isinstance(data, bytes) else data)
+    except RecursionError:  # the C scanner guards its recursion: this is a deep document
+        raise TooDeep(max_depth) from None
+    check_depth(data, value, max_depth)
+    return value
+
+
+def check_depth(text: bytes | str, value: Any, limit: int) -> None:
+    """Raise :class:`TooDeep` if ``value`` (parsed from the JSON ``text``) nests past ``limit``.
+
+    Nesting needs a bracket per level, so a text with fewer brackets than the
+    limit passes after two C-speed scans; only bracket-heavy documents are walked.
+    """
+    if isinstance(text, str):
+        brackets = text.count("[") + text.count("{")
+    else:
+        brackets = text.count(b"[") + text.count(b"{")
+    if brackets > limit and depth_exceeds(value, limit):
+        raise TooDeep(limit)
+
+
+def depth_exceeds(value: Any, limit: int) -> bool:
+    """True if ``value`` (lists and dicts, as parsed) is nested deeper than ``limit``."""
+    if type(value) is not dict and type(value) is not list:
+        return False
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = node.values() if type(node) is dict else node
+        for child in children:
+            kind = type(child)
+            if kind is dict or kind is list:
+                stack.append((child, depth + 1))
+    return False
+
+
+def node_buffer(value: Any) -> Any:
+    """What Node's ``JSON.stringify`` makes of a Buffer: ``{"type": "Buffer", "data": [...]}``.
+
+    A browser may send binary data; the original server handed it to Node's
+    IPC, which serialises a Buffer this way, so the parent expects that shape.
+    """
+    if isinstance(value, bytes | bytearray | memoryview):
+        return {"type": "Buffer", "data": list(bytes(value))}
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def dumps(obj: Any) -> bytes:
+    """``JSON.stringify`` as UTF-8: compact, NaN/Infinity as ``null``, binary as Node's Buffer.
+
+    A lone surrogate (which JS strings may hold but UTF-8 cannot) is written as
+    a ``\\uXXXX`` escape, which JS reads back unchanged. Raises TypeError for
+    values JSON cannot carry and ValueError for circular or too deeply nested data.
+    """
+    if orjson is not None:
+        try:
+            return orjson.dumps(obj, default=node_buffer)
         except orjson.JSONEncodeError:
             pass
     try:
-        text = dumps_text(obj)
-    except ValueError as e:
-        if "Circular" in str(e):
-            raise
-        obj = _finite(obj)
-        text = dumps_text(obj)
-    try:
-        return text.encode("utf-8")
-    except UnicodeEncodeError:
-        return _dumps_ascii(obj).encode("ascii")
+        try:
+            text = dumps_text(obj)
+        except TypeError:
+            obj = _plain(obj)
+            text = dumps_text(obj)
+        except ValueError as e:
+            if "Circular" in str(e):
+                raise
+            obj = _plain(obj)
+            text = dumps_text(obj)
+        try:
+            return text.encode("utf-8")
+        except UnicodeEncodeError:
+            return _dumps_ascii(obj).encode("ascii")
+    except RecursionError:
+        raise ValueError("nested too deeply to serialise") from None
 
 
 def dumps_text_fast(obj: Any) -> str:
-    """:data:`dumps_text`, through orjson when it takes ``obj`` (NaN/Infinity then become null)."""
+    """:data:`dumps_text`, through orjson when it takes ``obj`` (NaN/Infinity then become null).
+
+    ValueError for data nested too deeply for either encoder, as for NaN or cycles.
+    """
     if orjson is not None:
         try:
             return orjson.dumps(obj).decode()
         except orjson.JSONEncodeError:
             pass
-    return dumps_text(obj)
+    try:
+        return dumps_text(obj)
+    except RecursionError:
+        raise ValueError("nested too deeply to serialise") from None
 
 
-def _finite(obj: Any) -> Any:
+def _plain(obj: Any) -> Any:
+    """A copy the stdlib encoder takes: NaN/Infinity as None, binary as Node's Buffer."""
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else None
     if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
+        return {k: _plain(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
-        return [_finite(v) for v in obj]
+        return [_plain(v) for v in obj]
+    if isinstance(obj, bytes | bytearray | memoryview):
+        return node_buffer(obj)
     return obj

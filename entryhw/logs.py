@@ -57,8 +57,18 @@ def make_observer(fmt: str, stream: IO[str]) -> ILogObserver:
     return observe
 
 
+_level = LogLevel.info
+
+
+def current_level() -> LogLevel:
+    """The least severe level ``entryhw-server`` logs (info under twistd)."""
+    return _level
+
+
 def start_logging(fmt: str, level: str, stream: IO[str]) -> None:
     """Send the global log to ``stream`` at ``level`` and above."""
-    predicate = LogLevelFilterPredicate(defaultLogLevel=LogLevel.levelWithName(level))
+    global _level
+    _level = LogLevel.levelWithName(level)
+    predicate = LogLevelFilterPredicate(defaultLogLevel=_level)
     observer = FilteringLogObserver(make_observer(fmt, stream), [predicate])
     globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)

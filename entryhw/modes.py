@@ -20,12 +20,14 @@ import random
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from twisted.internet.defer import Deferred, DeferredList, maybeDeferred
 from twisted.internet.error import CannotListenError
 from twisted.logger import Logger
 
 from entryhw import __version__
 from entryhw.bridge import Bridge
 from entryhw.deferred_imports import loading
+from entryhw.faults import Faults
 from entryhw.listener import Listener
 
 if TYPE_CHECKING:
@@ -41,6 +43,20 @@ _NO_PAYLOAD: Any = object()
 PING_INTERVAL_MS, PING_TIMEOUT_MS = 1000, 5000
 
 
+def quiet_autobahn() -> None:
+    """Autobahn logs two warning lines for every peer that breaks the WebSocket protocol;
+    we count and log those ourselves, rate-limited (see entryhw.faults), so Autobahn's
+    own lines below error are left out unless the log level is debug."""
+    import txaio
+    from twisted.logger import LogLevel
+
+    from entryhw.logs import current_level
+
+    if current_level() > LogLevel.debug:
+        txaio.use_twisted()
+        txaio.set_global_log_level("error")
+
+
 class Modes:
     """Owns the listening port, the Socket.IO server and the host client."""
 
@@ -48,8 +64,10 @@ class Modes:
                  to_parent: Callable[..., None], crypto: Callable[[str, str], str] | None,
                  tls: Any = None, tls_only: bool = False, insecure_client: bool = False,
                  certs: str | None = None, secret_file: str | None = None,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, faults: Faults | None = None,
+                 max_connections: int = 1024) -> None:
         self.reactor = reactor
+        self.faults = faults if faults is not None else Faults(now=reactor.seconds)
         self.port_number = port
         self.interface = interface
         self._to_parent = to_parent
@@ -65,7 +83,8 @@ class Modes:
         self.forbidden = forbidden + tuple(p for p in (certs, secret_file) if p is not None)
         self.tls = tls
         self.insecure_client = insecure_client
-        self.factory = Listener(self._make_site, tls, tls_only)
+        self.factory = Listener(self._make_site, tls, tls_only, clock=reactor,
+                                faults=self.faults, max_connections=max_connections)
         self.port: Any = None
         self.client: Any = None
         self.failures = 0
@@ -73,19 +92,21 @@ class Modes:
         self.stopped = False
 
     def _make_site(self) -> Site:
+        quiet_autobahn()
         with loading():
             from entryhw.modules import ModulesResource
             from entryhw.socketio.server import SocketIOServer
             from entryhw.web import Root, StatusResource, make_site
 
             self.sio = SocketIOServer(ping_interval=PING_INTERVAL_MS,
-                                      ping_timeout=PING_TIMEOUT_MS, clock=self.reactor)
+                                      ping_timeout=PING_TIMEOUT_MS, clock=self.reactor,
+                                      faults=self.faults)
             self._wire_host_events(self.sio)
             root = Root()
             root.putChild(b"socket.io", self.sio.resource())
             root.putChild(b"modules", ModulesResource(self.modules, self.forbidden))
             root.putChild(b"status", StatusResource(self.status))
-            return make_site(root)
+            return make_site(root, self.faults, self.reactor)
 
     # -- Outputs for the bridge ----------------------------------------------
 
@@ -163,6 +184,7 @@ class Modes:
             self._dial_host()
             return
         self.failures = 0
+        self.factory.listening(self.port)
         bound = self.port.getHost()
         scheme = "https" if self.tls is not None else "http"
         log.info("listening on {scheme}://{host}:{port}/ (host mode{also})", scheme=scheme,
@@ -179,6 +201,7 @@ class Modes:
     def _dial_host(self) -> None:
         from entryhw.socketio.client import SocketIOClient
 
+        quiet_autobahn()
         host = "127.0.0.1" if self.interface in ("0.0.0.0", "127.0.0.1") else self.interface
         if ":" in host:
             host = f"[{host}]"
@@ -191,7 +214,8 @@ class Modes:
         else:
             url, creator = f"http://{host}:{self.port_number}", None
         client = SocketIOClient(url, query={"childServer": "true"}, eio=3, reconnection=False,
-                                reactor=self.reactor, tls_context_factory=creator)
+                                reactor=self.reactor, tls_context_factory=creator,
+                                faults=self.faults)
         self.client = client
         client.on("connect", lambda: self._host_up(client))
         client.on("message", lambda payload=None, *extra: self.bridge.host_message(payload))
@@ -239,7 +263,8 @@ class Modes:
     # -- status and shutdown -----------------------------------------------------
 
     def status(self) -> dict[str, Any]:
-        status = {"version": __version__, **self.bridge.status()}
+        status = {"version": __version__, **self.bridge.status(),
+                  "faults": self.faults.counts()}
         if self.tls is not None:
             status["tls"] = {"notAfter": self.tls.not_after.isoformat(),
                              "subject": self.tls.certs.leaf.subject.rfc4514_string(),
@@ -248,14 +273,19 @@ class Modes:
             status["tls"] = None
         return status
 
-    def stop(self) -> Any:
-        """Stop listening and dialling; close every connection. Returns a Deferred or None."""
+    def stop(self) -> Deferred[None]:
+        """Stop listening and dialling; close every connection.
+
+        The Deferred fires once the port is closed and the host connection is
+        gone; it never fails (what a peer does while we stop is not our error).
+        """
         self.stopped = True
         if self._election is not None and self._election.active():
             self._election.cancel()
+        waits: list[Deferred[Any]] = []
         if self.client is not None:
             client, self.client = self.client, None
-            client.disconnect()
+            waits.append(maybeDeferred(client.disconnect))
         if self.sio is not None:
             self.sio.close()
         closed = self.factory.close_all()
@@ -263,5 +293,6 @@ class Modes:
             log.info("closed {n} connection(s)", n=closed)
         if self.port is not None:
             port, self.port = self.port, None
-            return port.stopListening()
-        return None
+            waits.append(maybeDeferred(port.stopListening))
+        done = DeferredList(waits, consumeErrors=True)
+        return done.addCallback(lambda _: None)

@@ -17,7 +17,8 @@ from twisted.internet.defer import Deferred, gatherResults, maybeDeferred
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
-from entryhw import ipc
+from entryhw import fdlimit, ipc
+from entryhw.faults import Faults
 from entryhw.modes import Modes
 from entryhw.watchdog import WatchdogService
 
@@ -69,7 +70,14 @@ class EntryService(MultiService):
         self.opened = False
         self.channel: ipc.ChannelProtocol | None = None
         self.parent_link: ipc.ChannelProtocol | StandaloneParent = StandaloneParent()
+        self.faults = Faults(now=reactor.seconds)
+        before, self.fd_limit = fdlimit.raise_limit()
+        if self.fd_limit != before:
+            self.log.debug("file descriptor limit raised from {a} to {b}", a=before,
+                           b=self.fd_limit)
         self.modes = Modes(reactor=reactor, port=settings.port, interface=settings.interface,
+                           faults=self.faults,
+                           max_connections=fdlimit.connection_cap(self.fd_limit),
                            modules=settings.modules, crypto=settings.crypto, tls=settings.tls,
                            tls_only=settings.tls_only, insecure_client=settings.insecure_client,
                            certs=settings.certs, secret_file=settings.secret_file,
@@ -98,7 +106,8 @@ class EntryService(MultiService):
             self.log.info("no parent IPC channel: standalone mode, opening at once")
             self.open()
             return
-        self.channel = ipc.ChannelProtocol(self._on_parent_event, self._on_parent_gone)
+        self.channel = ipc.ChannelProtocol(self._on_parent_event, self._on_parent_gone,
+                                           faults=self.faults)
         self.parent_link = self.channel
         try:
             ipc.open_channel(self.reactor, where, self.channel)

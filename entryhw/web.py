@@ -7,8 +7,14 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from twisted.internet.interfaces import IHandshakeListener, ISSLTransport
+from twisted.web.http import HTTPChannel
 from twisted.web.resource import NoResource, Resource
 from twisted.web.server import Request, Site
+from zope.interface import implementer
+
+from entryhw.faults import Faults
+from entryhw.limits import HANDSHAKE_TIMEOUT, IDLE_TIMEOUT, REQUEST_TIMEOUT
 
 HELLO = b"hello entry"
 
@@ -69,20 +75,93 @@ class BoundedRequest(Request):
         super().handleContentChunk(data)
 
 
+@implementer(IHandshakeListener)
+class GuardedChannel(HTTPChannel):
+    """HTTP/1.1 with deadlines a slow or silent peer cannot stretch.
+
+    twisted.web's own timeout is an idle timeout, reset by every byte, so a
+    request head dribbled a byte a second (slowloris) would hold the
+    connection for ever. Here the TLS handshake and the head must be done
+    within :data:`~entryhw.limits.HANDSHAKE_TIMEOUT` of the first byte, and each
+    later request within :data:`~entryhw.limits.REQUEST_TIMEOUT` of its own
+    first line. ``served`` tells the listener this connection is in use.
+    """
+
+    served = False
+    _deadline: Any = None
+    _handshaken = False
+
+    def connectionMade(self) -> None:
+        super().connectionMade()
+        self._arm(HANDSHAKE_TIMEOUT)
+
+    def handshakeCompleted(self) -> None:
+        self._handshaken = True
+
+    def lineReceived(self, line: bytes) -> None:
+        if self._deadline is None:
+            self._arm(REQUEST_TIMEOUT)
+        super().lineReceived(line)
+
+    def allContentReceived(self) -> None:
+        self._disarm()
+        self.served = True
+        super().allContentReceived()
+
+    def connectionLost(self, reason: Any) -> None:
+        self._disarm()
+        super().connectionLost(reason)
+
+    def timeoutConnection(self) -> None:
+        # The idle timeout between keep-alive requests: nothing is in flight, and
+        # an idle connection is no fault, so it goes quietly (twisted.web logs each).
+        if self.transport is not None:
+            self.transport.abortConnection()
+
+    def _arm(self, seconds: float) -> None:
+        self._disarm()
+        self._deadline = self.callLater(seconds, self._expired, seconds)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            if self._deadline.active():
+                self._deadline.cancel()
+            self._deadline = None
+
+    def _expired(self, seconds: float) -> None:
+        self._deadline = None
+        tls = ISSLTransport.providedBy(self.transport)
+        what = ("the TLS handshake" if tls and not self._handshaken
+                else "the request head" if not self.served else "a request")
+        peer = self.transport.getPeer()
+        self.factory.faults.peer("timeouts", "closed a connection from {peer}: {what} took "
+                                 "more than {n:.0f} s", peer=getattr(peer, "host", peer),
+                                 what=what, n=seconds)
+        self.transport.abortConnection()
+
+
 class QuietSite(Site):
-    """A Site that writes no access log: long-polling would log every message."""
+    """A Site that writes no access log (long-polling would log every message), with
+    :class:`GuardedChannel` connections and bounded request bodies."""
 
     noisy = False
+    protocol = GuardedChannel
     requestFactory = BoundedRequest
     #: Largest request body kept (bytes); Engine.IO's maxPayload plus framing.
     max_body = 1_000_000 + 4096
+
+    def __init__(self, resource: Resource, faults: Faults | None = None,
+                 reactor: Any = None) -> None:
+        super().__init__(resource, timeout=IDLE_TIMEOUT, reactor=reactor)
+        self.faults = faults if faults is not None else Faults()
 
     def log(self, request: Request) -> None:
         pass
 
 
-def make_site(root: Resource | None = None) -> QuietSite:
+def make_site(root: Resource | None = None, faults: Faults | None = None,
+              reactor: Any = None) -> QuietSite:
     """The Site for the resource tree (``Root`` when none is given)."""
-    site = QuietSite(root if root is not None else Root())
+    site = QuietSite(root if root is not None else Root(), faults, reactor)
     site.displayTracebacks = False
     return site

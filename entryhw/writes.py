@@ -22,6 +22,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from twisted.internet.interfaces import IPushProducer
+from twisted.logger import Logger
+from zope.interface import implementer
+
+log = Logger()
+
 _depth = 0
 _waiting: list[BatchedWrites] = []
 
@@ -33,13 +39,62 @@ def begin() -> None:
 
 
 def end() -> None:
-    """The read handler is done; the outermost one sends what was batched."""
+    """The read handler is done; the outermost one sends what was batched.
+
+    One protocol whose flush fails (its peer is gone in some odd way) must not
+    keep the others' bytes back: each is flushed on its own.
+    """
     global _depth, _waiting
     _depth -= 1
     if _depth == 0 and _waiting:
         waiting, _waiting = _waiting, []
         for proto in waiting:
-            proto.flush_writes()
+            try:
+                proto.flush_writes()
+            except Exception:
+                log.failure("flushing the writes of {proto!r}", proto=proto)
+
+
+@implementer(IPushProducer)
+class Backlog:
+    """How much a transport holds that its peer has not taken yet.
+
+    Registered as the transport's streaming producer, it hears from Twisted
+    itself when the transport's buffer fills (``pauseProducing``) and when it
+    has drained (``resumeProducing``); what is written in between is the
+    backlog, counted by :meth:`admit`.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.paused = False
+        self.queued = 0
+
+    def attach(self, transport: Any) -> None:
+        """Become ``transport``'s producer (taking the place of twisted.web's channel,
+        which registers itself on the connections it serves before a WebSocket takes over)."""
+        transport.unregisterProducer()
+        transport.registerProducer(self, True)
+
+    def admit(self, size: int) -> bool:
+        """Count ``size`` bytes about to be written; False if they would pass the limit."""
+        if not self.paused:
+            return True
+        if self.queued + size > self.limit:
+            return False
+        self.queued += size
+        return True
+
+    def pauseProducing(self) -> None:
+        self.paused = True
+        self.queued = 0
+
+    def resumeProducing(self) -> None:
+        self.paused = False
+        self.queued = 0
+
+    def stopProducing(self) -> None:
+        self.paused = False
 
 
 def push(transport: Any) -> None:
@@ -62,13 +117,31 @@ def push(transport: Any) -> None:
 
 
 class BatchedWrites:
-    """Mixin for a protocol whose writes during a read should leave together."""
+    """Mixin for a protocol whose writes during a read should leave together.
+
+    With :meth:`watch_backlog`, every write first asks the :class:`Backlog`;
+    past its limit the write is not made and :meth:`backlog_exceeded` decides
+    what happens to the peer.
+    """
 
     transport: Any
     _batched: list[bytes] | None = None
+    backlog: Backlog | None = None
+
+    def watch_backlog(self, limit: int) -> None:
+        """Bound what this protocol's peer may leave unread (call once connected)."""
+        self.backlog = Backlog(limit)
+        self.backlog.attach(self.transport)
+
+    def backlog_exceeded(self, size: int) -> None:
+        """A write of ``size`` bytes was refused: the peer is not reading. Override."""
 
     def write_batched(self, data: bytes) -> None:
         """``self.transport.write(data)``, deferred to the end of the current read."""
+        backlog = self.backlog
+        if backlog is not None and backlog.paused and not backlog.admit(len(data)):
+            self.backlog_exceeded(len(data))
+            return
         if not _depth:
             self.transport.write(data)
             return

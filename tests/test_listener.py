@@ -6,10 +6,12 @@ from typing import Any
 
 from twisted.internet.address import IPv4Address
 from twisted.internet.protocol import Protocol
+from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 
-from entryhw.listener import Listener
+from entryhw.limits import FIRST_BYTE_TIMEOUT
+from entryhw.listener import TLS_REFUSAL, Listener
 
 ADDR = IPv4Address("TCP", "127.0.0.1", 50000)
 
@@ -32,10 +34,15 @@ class _Site:
         return proto
 
 
+class _Served:
+    served = True
+
+
 class ListenerTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.made: list[_Site] = []
-        self.listener = Listener(self.make_site)
+        self.clock = Clock()
+        self.listener = Listener(self.make_site, clock=self.clock)
 
     def make_site(self) -> Any:
         site = _Site()
@@ -65,7 +72,37 @@ class ListenerTests(SynchronousTestCase):
         self.assertEqual(len(self.made), 1)
         self.assertEqual(site.built[0].received, [b"G"])  # type: ignore[attr-defined]
 
-    def test_tls_bytes_without_tls_go_to_the_plain_site(self) -> None:
-        # No certificates: even a TLS ClientHello is handed to HTTP, which rejects it.
-        self.connect(b"\x16\x03\x01")
-        self.assertEqual(self.made[0].built[0].received, [b"\x16\x03\x01"])
+    def test_tls_without_certificates_is_refused_at_once(self) -> None:
+        # No certificates: a ClientHello gets a TLS alert and a close, not a wait
+        # (entryjs tries two https URLs, each with a 20 s timeout, before http).
+        transport = self.connect(b"\x16\x03\x01\x02\x00\x01")
+        self.assertEqual(transport.value(), TLS_REFUSAL)
+        self.assertTrue(transport.disconnecting)
+        self.assertEqual(self.made[0].built, [])
+        self.assertEqual(self.listener.faults.counts()["tlsRefused"], 1)
+
+    def test_a_silent_connection_is_closed_after_the_first_byte_deadline(self) -> None:
+        transport = StringTransport()
+        proto = self.listener.buildProtocol(ADDR)
+        proto.makeConnection(transport)
+        self.clock.advance(FIRST_BYTE_TIMEOUT - 0.1)
+        self.assertFalse(transport.disconnecting)
+        self.clock.advance(0.2)
+        self.assertTrue(transport.disconnecting)
+        self.assertEqual(self.listener.faults.counts()["timeouts"], 1)
+
+    def test_at_the_cap_the_oldest_idle_connection_makes_room(self) -> None:
+        listener = Listener(self.make_site, clock=self.clock, max_connections=3)
+        transports = []
+        for i in range(3):
+            t = StringTransport()
+            t.connected = True
+            listener.buildProtocol(ADDR).makeConnection(t)
+            transports.append(t)
+        # The first one is in use (a request went through), the second is the oldest idle.
+        listener._arrivals[0].handed_to = _Served()
+        newcomer = listener.buildProtocol(ADDR)
+        self.assertIsNotNone(newcomer)
+        self.assertFalse(transports[0].disconnecting)
+        self.assertTrue(transports[1].disconnecting)
+        self.assertEqual(listener.faults.counts()["evicted"], 1)

@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
+from entryhw.limits import MAX_DEPTH, SOCKETIO_ENVELOPE
 from entryhw.socketio import packets
 from entryhw.socketio.packets import (
     ACK,
@@ -37,6 +38,7 @@ from entryhw.socketio.packets import (
     DecodeError,
     Decoder,
     Packet,
+    TooDeepError,
     decode,
     encode,
 )
@@ -439,11 +441,17 @@ class InvalidInputTests(SynchronousTestCase):
             self.assertRejected(text, 5)
 
     def test_rev4_accepts_what_parser_3_accepts(self) -> None:
-        # parser 3.4.x: CONNECT payload typeof "object", no reserved event names
-        self.assertEqual(decode('2["connect"]', 4)[0], Packet(EVENT, "/", ["connect"]))
-        self.assertEqual(decode('2["disconnect","123"]', 4)[0].data, ["disconnect", "123"])
+        # parser 3.4.x: CONNECT payload typeof "object"
         self.assertEqual(decode("0[]", 4)[0], Packet(CONNECT, "/"))
         self.assertEqual(decode("4[1]", 4)[0], Packet(ERROR, "/", [1]))
+
+    def test_reserved_event_names_are_refused_in_both_revisions(self) -> None:
+        # Deliberately stricter than parser 3.4.x, which takes them: socket.io 2 then
+        # fired its own "disconnect" listeners for a forged 42["disconnect","x"].
+        for rev in REVS:
+            for name in RESERVED_EVENTS:
+                for text in (f'2["{name}"]', f'2["{name}","forged"]', f'2/a,3["{name}",1]'):
+                    self.assertRaises(DecodeError, decode, text, rev)
 
     def test_placeholder_inside_placeholder_is_not_looked_at(self) -> None:
         # _reconstructPacket replaces the whole object: whatever it contains is ignored
@@ -557,14 +565,23 @@ class InvalidInputTests(SynchronousTestCase):
                     pass
         self.assertLess(time.monotonic() - start, 10.0)
 
-    def test_moderate_nesting_is_fine(self) -> None:
-        depth = 200
-        nested = "[" * depth + '{"_placeholder":true,"num":0}' + "]" * depth
+    def test_nesting_up_to_the_limit_is_fine(self) -> None:
+        depth = MAX_DEPTH  # the argument's own levels; the packet array is the envelope
+        nested = "[" * (depth - 1) + '{"_placeholder":true,"num":0}' + "]" * (depth - 1)
         packet = feed_all([f'51-["a",{nested}]', b"X"])[0]
         inner = packet.data[1]
-        for _ in range(depth - 1):
+        for _ in range(depth - 2):
             inner = inner[0]
         self.assertEqual(inner, [b"X"])
+
+    def test_nesting_past_the_limit_is_refused(self) -> None:
+        for depth in (MAX_DEPTH + SOCKETIO_ENVELOPE, 200, 990, 1023, 5000):
+            nested = "[" * depth + "]" * depth
+            for rev in (4, 5):
+                with self.assertRaises(TooDeepError, msg=(depth, rev)):
+                    Decoder(rev).feed(f'2["message",{nested}]')
+                with self.assertRaises(TooDeepError, msg=(depth, rev)):
+                    Decoder(rev).feed(f'2/nsp,7["message",{nested}]')
 
     def test_bad_revision(self) -> None:
         self.assertRaises(ValueError, Decoder, 3)
@@ -1123,6 +1140,9 @@ class DifferentialTests(SynchronousTestCase):
             '2["a",' + "1" * 5000 + "]",
         }
         frames_list = [frames for frames in frames_list if frames[0] not in skip]
+        # Deliberate: revision 4 refuses the reserved event names too (parser 3.4 lets them
+        # through, and socket.io 2 then fires its own lifecycle listeners with them).
+        reserved = {f'2["{name}"' for name in RESERVED_EVENTS}
         cases = [
             {"rev": rev, "frames": [f if isinstance(f, str) else to_wire(f) for f in frames]}
             for rev in REVS
@@ -1135,6 +1155,9 @@ class DifferentialTests(SynchronousTestCase):
             try:
                 ours = feed_all(frames, rev)
             except DecodeError:
+                if rev == 4 and any(frames[0].startswith(r) for r in reserved):
+                    self.assertFalse(self.js_rejected(result, rev), (rev, frames, result))
+                    continue
                 self.assertTrue(self.js_rejected(result, rev), (rev, frames, result))
                 continue
             self.assertFalse(self.js_rejected(result, rev), (rev, frames, result))

@@ -24,11 +24,17 @@ from typing import Any
 from autobahn.websocket.protocol import WebSocketProtocol
 
 from entryhw import writes
+from entryhw.faults import Faults
+from entryhw.limits import MAX_BACKLOG
 
 #: First byte of an unfragmented (FIN) text / binary frame with no RSV bits.
 TEXT, BINARY = 0x81, 0x82
 #: Largest payload taken when the protocol sets no message size limit.
 FAST_MAX = 16 * 1024 * 1024
+#: Close code for a text frame that is not UTF-8: RFC 6455's 1007 is not one an
+#: application may send through Autobahn's ``sendClose``, so it is 1007 in the
+#: private range (4000-4999).
+INVALID_UTF8 = 4007
 
 
 def mask_payload(payload: bytes, mask: bytes) -> bytes:
@@ -127,15 +133,37 @@ class FastFramesMixin(writes.BatchedWrites):
     message_data: Any
     message_is_binary: bool
 
+    @property
+    def faults(self) -> Faults:
+        """Where this connection's faults are counted: its factory's ``faults``."""
+        return self.factory.faults  # type: ignore[no-any-return]
+
+    def connectionMade(self) -> None:
+        super().connectionMade()  # type: ignore[misc]
+        self.watch_backlog(MAX_BACKLOG)
+
+    def backlog_exceeded(self, size: int) -> None:
+        if self.transport is not None and not self.transport.disconnecting:
+            self.faults.peer("slowReaders", "WebSocket peer {peer} is not reading ({n} bytes "
+                             "unread); disconnecting it", peer=self.transport.getPeer(),
+                             n=self.backlog.queued + size if self.backlog else size)
+            self.transport.abortConnection()
+
     def _fast_ok(self) -> bool:
         return (self.state == WebSocketProtocol.STATE_OPEN and self._perMessageCompress is None
                 and self.current_frame is None and not self.inside_message)
 
     def dataReceived(self, data: bytes) -> None:
-        # Autobahn's version formats debug-log arguments on every read.
+        # Autobahn's version formats debug-log arguments on every read. Whatever a
+        # read sets off stays with this connection: an exception (a bug of ours)
+        # is logged once and costs this connection, never the reactor's caller.
         writes.begin()
         try:
             self._dataReceived(data)  # type: ignore[attr-defined]
+        except Exception:
+            self.faults.bug("a WebSocket read")
+            if self.transport is not None:
+                self.transport.abortConnection()
         finally:
             writes.end()
 
@@ -168,8 +196,12 @@ class FastFramesMixin(writes.BatchedWrites):
         self.message_data = None
 
     def sendMessage(self, payload: bytes, isBinary: bool = False, *args: Any, **kw: Any) -> None:
-        if (not args and not kw and self.state == WebSocketProtocol.STATE_OPEN
-                and self._perMessageCompress is None and not self.send_queue):
+        """Send, or drop (counted) once the connection is closing: a peer that sent its
+        close frame, or broke the protocol, is gone for us before ``onClose`` says so."""
+        if self.state != WebSocketProtocol.STATE_OPEN:
+            self.faults.count("sendsDropped")
+            return
+        if not args and not kw and self._perMessageCompress is None and not self.send_queue:
             mask = None if self.factory.isServer else os.urandom(4)
             self.write_batched(build_frame(payload, isBinary, mask))
             return

@@ -22,7 +22,7 @@ from entryhw.engineio._autobahn import (
     WebSocketServerFactory,
     WebSocketServerProtocol,
 )
-from entryhw.engineio.frames import FastFramesMixin
+from entryhw.engineio.frames import INVALID_UTF8, FastFramesMixin
 from entryhw.engineio.packets import (
     MESSAGE,
     OPEN,
@@ -35,8 +35,12 @@ from entryhw.engineio.packets import (
     handshake_data,
 )
 from entryhw.engineio.session import Session
+from entryhw.faults import Faults
 
 log = Logger()
+
+#: How Autobahn's ``onClose`` reason starts when it dropped a peer that broke the protocol.
+_WE_FAILED = "I dropped the WebSocket TCP connection"
 
 #: The spec's error codes and messages (HTTP 400 bodies, 403 for Forbidden).
 TRANSPORT_UNKNOWN, SESSION_UNKNOWN, BAD_HANDSHAKE_METHOD, BAD_REQUEST, FORBIDDEN, \
@@ -86,9 +90,11 @@ class EngineServer:
         upgrade_timeout: float = 10.0,
         allow_origin: Callable[[str | None], bool] = allow_any_origin,
         clock: Any = None,
+        faults: Faults | None = None,
     ) -> None:
         if clock is None:
             from twisted.internet import reactor as clock
+        self.faults = faults if faults is not None else Faults()
         self.on_connection = on_connection
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
@@ -100,6 +106,7 @@ class EngineServer:
         factory = WebSocketServerFactory()
         factory.protocol = EngineWebSocket
         factory.engine = self
+        factory.faults = self.faults
         factory.setProtocolOptions(
             maxMessagePayloadSize=max_payload,
             maxFramePayloadSize=max_payload,
@@ -136,7 +143,7 @@ class EngineServer:
         try:
             self.on_connection(session)
         except Exception:
-            log.failure("on_connection failed for session {sid}", sid=session.sid)
+            self.faults.bug("on_connection")
             session.close("server error")
 
     def forget(self, session: Session) -> None:
@@ -145,7 +152,7 @@ class EngineServer:
     def close_all(self, reason: str = "server shutting down") -> None:
         """Close every session (shutdown)."""
         for session in list(self.sessions.values()):
-            session._finish(reason)
+            session.terminate(reason)
 
     # -- HTTP responses ------------------------------------------------
 
@@ -237,27 +244,26 @@ class EngineResource(Resource):
         return NOT_DONE_YET
 
     def _post(self, request: Request, session: Session) -> Any:
-        if getattr(request, "body_too_large", False):
-            log.info("engine.io session {sid}: body over {n} bytes, closing",
-                     sid=session.sid, n=self.engine.max_payload)
-            session._finish("transport error")
-            return self._error(request, BAD_REQUEST, 413)
         body = request.content.read() if request.content is not None else b""
-        if len(body) > self.engine.max_payload:
-            session._finish("transport error")
+        if getattr(request, "body_too_large", False) or len(body) > self.engine.max_payload:
+            session.fail("transport error", f"body over {self.engine.max_payload} bytes",
+                         reply=False)
             return self._error(request, BAD_REQUEST, 413)
         try:
             packets = decode_payload(body, session.eio,
                                      content_type=request.getHeader(b"content-type"),
                                      jsonp=session.jsonp is not None)
         except DecodeError as e:
-            log.info("engine.io session {sid}: invalid payload ({err}), closing",
-                     sid=session.sid, err=e)
-            session._finish("parse error")
+            session.fail("parse error", f"invalid payload ({e})", reply=False)
             return self._error(request, BAD_REQUEST)
         self.engine.respond(request, 200, b"ok", "text/html")
         for packet in packets:
-            session.receive(packet)
+            try:
+                session.receive(packet)
+            except Exception:
+                self.engine.faults.bug("a polling request")
+                session.terminate("server error")
+                break
         return NOT_DONE_YET
 
     def _preflight(self, request: Request, allowed: bool) -> bytes:
@@ -348,10 +354,8 @@ class EngineWebSocket(FastFramesMixin, WebSocketServerProtocol):
             try:
                 frame: str | bytes = payload.decode("utf-8")
             except UnicodeDecodeError:
-                log.info("engine.io session {sid}: text frame is not UTF-8, closing",
-                         sid=session.sid)
-                self.sendClose(1007)
-                session._finish("parse error")
+                self.sendClose(INVALID_UTF8, "text frame is not valid UTF-8")
+                session.fail("parse error", "a text frame is not UTF-8", reply=False)
                 return
             if not self.upgrading and frame[:1] == "4":
                 session.receive((MESSAGE, frame[1:]))  # type: ignore[arg-type]
@@ -361,7 +365,7 @@ class EngineWebSocket(FastFramesMixin, WebSocketServerProtocol):
         try:
             packet = decode_packet(frame, session.eio)
         except DecodeError as e:
-            session._fail("parse error", f"invalid WebSocket frame ({e})")
+            session.fail("parse error", f"invalid WebSocket frame ({e})")
             return
         if self.upgrading:
             session.upgrade_packet(self, packet)
@@ -371,5 +375,10 @@ class EngineWebSocket(FastFramesMixin, WebSocketServerProtocol):
         session.receive(packet)
 
     def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
+        if not wasClean and reason and _WE_FAILED in reason:
+            # Autobahn failed the connection for breaking the protocol (RSV bits, an
+            # unmasked or oversized frame...); its own warning lines are filtered out.
+            self.faults.peer("protocolErrors", "WebSocket peer {peer} broke the protocol: "
+                             "{reason}", peer=self.peer, reason=reason)
         if self.session is not None:
             self.session.websocket_closed(self)

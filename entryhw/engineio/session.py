@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from twisted.logger import Logger
-
 from entryhw.engineio.packets import (
     CLOSE,
     MESSAGE,
@@ -24,8 +22,7 @@ from entryhw.engineio.packets import (
     encode_packet,
     encode_payload,
 )
-
-log = Logger()
+from entryhw.limits import MAX_BACKLOG
 
 _NOOP = Packet(NOOP)
 _CLOSE = Packet(CLOSE)
@@ -80,6 +77,7 @@ class Session:
         self.on_message: Callable[[str | bytes], None] = _drop
         self.on_close: Callable[[str], None] = _drop
         self._buffer: list[Packet] = []
+        self._buffered = 0  # bytes in _buffer, roughly
         self._poll: Any = None
         self._ws: Any = None
         self._upgrading: Any = None
@@ -94,8 +92,14 @@ class Session:
     # -- application side ----------------------------------------------
 
     def send(self, data: str | bytes) -> None:
-        """Queue one message; written at once on a WebSocket, or on the next poll."""
+        """Queue one message; written at once on a WebSocket, or on the next poll.
+
+        Never raises: a message for a session that is closing is dropped (and
+        counted), and a polling client that leaves more than
+        :data:`~entryhw.limits.MAX_BACKLOG` uncollected is disconnected.
+        """
         if self.closed or self._closing:
+            self.server.faults.count("sendsDropped")
             return
         ws = self._ws
         if ws is not None:
@@ -104,7 +108,18 @@ class Session:
             else:
                 self._ws_send(Packet(MESSAGE, data))
             return
-        self._buffer.append(Packet(MESSAGE, data))
+        self._queue(Packet(MESSAGE, data))
+
+    def _queue(self, packet: Packet) -> None:
+        """Buffer a packet for the next poll, within the backlog limit."""
+        self._buffered += len(packet[1] or "") + 8
+        if self._buffered > MAX_BACKLOG:
+            self.server.faults.peer(
+                "slowReaders", "engine.io session {sid}: over {n} bytes waiting for a poll "
+                "that does not come; closing", sid=self.sid, n=MAX_BACKLOG)
+            self.terminate("transport error")
+            return
+        self._buffer.append(packet)
         if self._poll is not None:
             self._flush_poll()
 
@@ -117,7 +132,7 @@ class Session:
             return
         self._closing = True
         self._closing_reason = reason
-        self._buffer.append(_CLOSE)
+        self._buffer.append(_CLOSE)  # not counted: the close must get through
         if self._poll is not None:
             self._flush_poll()
         else:
@@ -186,21 +201,28 @@ class Session:
         elif ptype == NOOP:
             pass
         elif ptype in (PING, PONG):
-            self._fail("transport error", "heartbeat in the wrong direction")
+            self.fail("transport error", "heartbeat in the wrong direction")
         else:
-            self._fail("parse error", f"unexpected packet type {ptype} from the client")
+            self.fail("parse error", f"unexpected packet type {ptype} from the client")
 
-    def _fail(self, reason: str, why: str) -> None:
-        log.info("engine.io session {sid} closed: {why}", sid=self.sid, why=why)
-        self._finish(reason, reply=_CLOSE)
+    def fail(self, reason: str, why: str, *, reply: bool = True) -> None:
+        """The client broke the protocol: one (rate-limited) line, counted; the session ends.
+
+        ``reply`` sends a CLOSE packet on the way out, where the transport still works.
+        """
+        self.server.faults.peer("protocolErrors", "engine.io session {sid} closed: {why}",
+                                sid=self.sid, why=why)
+        self._finish(reason, reply=_CLOSE if reply else None)
+
+    def terminate(self, reason: str) -> None:
+        """End the session now (what is queued is dropped); ``on_close(reason)`` runs."""
+        self._finish(reason)
 
     def _send_packet(self, packet: Packet) -> None:
         if self._ws is not None:
             self._ws_send(packet)
         else:
-            self._buffer.append(packet)
-            if self._poll is not None:
-                self._flush_poll()
+            self._queue(packet)
 
     def _ws_send(self, packet: Packet, ws: Any = None) -> None:
         frame = encode_packet(packet, self.eio, b64=self.b64)
@@ -217,8 +239,7 @@ class Session:
             return False
         if self._poll is not None:
             # Two concurrent polls: the client is confused; end the session.
-            log.info("engine.io session {sid}: overlapping polls, closing", sid=self.sid)
-            self._finish("transport error", reply=_CLOSE)
+            self.fail("transport error", "overlapping polls")
             return False
         self._poll = request
         if self._buffer:
@@ -236,6 +257,7 @@ class Session:
 
     def _flush_poll(self) -> None:
         packets, self._buffer = self._buffer, []
+        self._buffered = 0
         self._write_poll(packets)
         if self._closing and _CLOSE in packets:
             self._finish(self._closing_reason)
@@ -291,6 +313,7 @@ class Session:
             if self._poll is not None:
                 self._reply(_NOOP)
             packets, self._buffer = self._buffer, []
+            self._buffered = 0
             for p in packets:
                 self._ws_send(p)
         else:
@@ -324,6 +347,7 @@ class Session:
             self._upgrading.sendClose(1000)
             self._upgrading = None
         self._buffer = []
+        self._buffered = 0
         self.server.forget(self)
         self.on_close(reason)
 

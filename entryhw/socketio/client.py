@@ -34,12 +34,13 @@ from autobahn.websocket.protocol import WebSocketProtocol
 from twisted.internet.abstract import isIPAddress, isIPv6Address
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.protocol import connectionDone
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 
 from entryhw.engineio import packets as eio
 from entryhw.engineio._autobahn import WebSocketClientFactory, WebSocketClientProtocol
-from entryhw.engineio.frames import FastFramesMixin
+from entryhw.engineio.frames import INVALID_UTF8, FastFramesMixin
+from entryhw.faults import Faults
 from entryhw.socketio import packets as sio
 
 __all__ = [
@@ -303,6 +304,7 @@ class _Factory(WebSocketClientFactory):
         super().__init__(*args, **kwargs)
         self.client = client
         self.attempt = attempt
+        self.faults = client.faults
 
 
 class _EngineIOProtocol(FastFramesMixin, WebSocketClientProtocol):
@@ -330,8 +332,9 @@ class _EngineIOProtocol(FastFramesMixin, WebSocketClientProtocol):
             try:
                 frame = payload.decode("utf-8")
             except UnicodeDecodeError:
-                self.factory.client.log.warn("server sent a text frame that is not UTF-8; closing")
-                self.sendClose(1007)
+                self.faults.peer("protocolErrors", "the server sent a text frame that is not "
+                                 "UTF-8; closing")
+                self.sendClose(INVALID_UTF8, "text frame is not valid UTF-8")
                 return
         self.factory.client._ws_frame(self.factory.attempt, frame)
 
@@ -403,7 +406,8 @@ class SocketIOClient:
                  reconnection_delay: float = 1.0, reconnection_delay_max: float = 5.0,
                  randomization: float = 0.5, connect_timeout: float = 5.0,
                  send_buffer_size: int = 1000, tls_context_factory: Any = None,
-                 reactor: Any = None, headers: dict[str, str] | None = None) -> None:
+                 reactor: Any = None, headers: dict[str, str] | None = None,
+                 faults: Faults | None = None) -> None:
         if eio not in (3, 4):
             raise ValueError(f"eio must be 3 or 4, not {eio!r}")
         if not isinstance(namespace, str) or not namespace.startswith("/") or any(
@@ -415,6 +419,7 @@ class SocketIOClient:
             from twisted.internet import reactor as default_reactor
 
             reactor = default_reactor
+        self.faults = faults if faults is not None else Faults()
         self.eio = eio
         self.rev = 4 if eio == 3 else 5
         self.namespace = namespace
@@ -666,7 +671,8 @@ class SocketIOClient:
         try:
             packet = self._decoder.feed(data if data is not None else "")
         except sio.DecodeError as exc:
-            self._protocol_error(f"bad Socket.IO packet: {exc}")
+            self._protocol_error(f"bad Socket.IO packet: {exc}", "tooDeep"
+                                 if isinstance(exc, sio.TooDeepError) else "protocolErrors")
             return
         if packet is not None and packet.nsp == self.namespace:
             self._on_packet(packet)
@@ -804,8 +810,9 @@ class SocketIOClient:
             return ConnectError(str(data.get("message", "connection refused")), data.get("data"))
         return ConnectError(data if isinstance(data, str) else "connection refused")
 
-    def _protocol_error(self, what: str) -> None:
-        self.log.warn("protocol error from {url}: {what}", url=self.url, what=what)
+    def _protocol_error(self, what: str, kind: str = "protocolErrors") -> None:
+        self.faults.peer(kind, "protocol error from {url}: {what}", url=self.url, what=what,
+                         level=LogLevel.warn)
         self._lost("parse error", ConnectionError(what))
 
     def _ping_timeout(self) -> None:
@@ -922,10 +929,7 @@ class SocketIOClient:
             self._call(repr(event), handler, *args)
 
     def _call(self, what: str, handler: Callable[..., Any], *args: Any) -> None:
-        try:
-            handler(*args)
-        except Exception:
-            self.log.failure("handler for {what} raised", what=what)
+        self.faults.guard(f"the handler for {what}", handler, *args)
 
 
 def _abort(proto: WebSocketClientProtocol) -> None:

@@ -36,8 +36,9 @@ API
     One text frame; placeholders are left in (validated against the count).
 
 Only :class:`DecodeError` ever escapes ``decode`` and ``Decoder.feed``, whatever the input:
-bad JSON, NaN/Infinity (``JSON.parse`` rejects them, ``json.loads`` would not), nesting too
-deep for the JSON parser (``RecursionError``), oversized numbers, unknown frame types.
+bad JSON, NaN/Infinity (``JSON.parse`` rejects them, ``json.loads`` would not), payloads
+nested more than :data:`entryhw.limits.MAX_DEPTH` levels (:class:`TooDeepError`), oversized
+numbers, unknown frame types, reserved event names.
 
 Packet data by type
 ===================
@@ -49,8 +50,8 @@ CONNECT (0)     ``None`` or dict: the client's        ``None``, or the query of 
                 ``auth`` object / the server's        namespace as a dict of str (see
                 ``{"sid": ...}`` reply                below)
 DISCONNECT (1)  ``None``                              ``None``
-EVENT (2)       non-empty list, ``[name, *args]``;    the same, without the reserved-name
-                name a str (not a reserved event      check
+EVENT (2)       non-empty list, ``[name, *args]``;    the same (the reserved names are
+                name a str (not a reserved event      refused too, unlike parser 3.4)
                 name) or a number
 ACK (3)         list (possibly empty)                 list
 4               CONNECT_ERROR: dict                   ERROR: str, dict, list or ``None``
@@ -90,6 +91,7 @@ from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, quote
 
 from entryhw import jsjson
+from entryhw.limits import MAX_DEPTH, SOCKETIO_ENVELOPE
 
 __all__ = [
     "ACK",
@@ -107,6 +109,7 @@ __all__ = [
     "DecodeError",
     "Decoder",
     "Packet",
+    "TooDeepError",
     "decode",
     "encode",
 ]
@@ -127,8 +130,9 @@ PACKET_TYPE_NAMES = (
 
 REVISIONS = (4, 5)
 
-#: Event names a revision 5 peer must not use (``RESERVED_EVENTS`` of socket.io-parser 4.2.x;
-#: its decoder rejects EVENT packets carrying them).  Revision 4 (parser 3.4.x) has no such list.
+#: Event names a peer must not use (``RESERVED_EVENTS`` of socket.io-parser 4.2.x; its decoder
+#: rejects EVENT packets carrying them).  Revision 4 (parser 3.4.x) has no such list, but the
+#: decoder here refuses them in both revisions: they name lifecycle events, never messages.
 RESERVED_EVENTS = frozenset(
     {"connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"}
 )
@@ -148,6 +152,10 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 class DecodeError(ValueError):
     """The only exception the decoder raises for bad input."""
+
+
+class TooDeepError(DecodeError):
+    """A payload nested deeper than :data:`entryhw.limits.MAX_DEPTH` (a DecodeError too)."""
 
 
 class Packet(NamedTuple):
@@ -176,23 +184,38 @@ _dumps = jsjson.dumps_text
 _fast_dumps = jsjson.dumps_text_fast
 
 
+#: Levels a packet's JSON may nest: a payload's limit plus the envelope around it.
+_MAX_NESTING = MAX_DEPTH + SOCKETIO_ENVELOPE
+
+
 def _parse_json(text: str, start: int) -> Any:
-    """``JSON.parse(text.slice(start))``, or DecodeError."""
+    """``JSON.parse(text.slice(start))``, or DecodeError (TooDeepError past the nesting limit)."""
     orjson = jsjson.orjson
     if orjson is not None:
         try:
-            return orjson.loads(text[start:] if start else text)
+            value = orjson.loads(text[start:] if start else text)
         except orjson.JSONDecodeError:
             pass  # the stdlib path below decides, as JSON.parse would
+        else:
+            return _depth_checked(text, value)
     if text[start] in _WHITESPACE:  # rare: skip it at C speed
         start = len(text) - len(text[start:].lstrip(_WHITESPACE))
     try:
         value, end = _raw_decode(text, start)
-    except (ValueError, RecursionError):
-        # ValueError: JSONDecodeError, NaN/Infinity, int too long to convert
+    except RecursionError:  # the C scanner guards its recursion: a very deep payload
+        raise TooDeepError(f"invalid JSON payload: {jsjson.TooDeep(_MAX_NESTING)}") from None
+    except ValueError:  # JSONDecodeError, NaN/Infinity, int too long to convert
         raise DecodeError("invalid JSON payload") from None
     if end != len(text) and text[end:].strip(_WHITESPACE):
         raise DecodeError("invalid JSON payload: trailing data")
+    return _depth_checked(text, value)
+
+
+def _depth_checked(text: str, value: Any) -> Any:
+    try:
+        jsjson.check_depth(text, value, _MAX_NESTING)
+    except jsjson.TooDeep as e:
+        raise TooDeepError(f"invalid JSON payload: {e}") from None
     return value
 
 
@@ -213,7 +236,9 @@ def _check_event_args(data: Any, rev: int) -> None:
     name = data[0]
     kind = type(name)
     if kind is str:
-        if rev == 5 and name in RESERVED_EVENTS:
+        # Revision 4 parsers let these through and socket.io 2 then fired its own
+        # lifecycle listeners with them (a forged "disconnect"); refused for both here.
+        if name in RESERVED_EVENTS:
             raise DecodeError(f"reserved event name {name!r}")
     elif kind is not int and kind is not float:
         raise DecodeError("event name must be a string or a number")
@@ -463,7 +488,10 @@ def _serialize(data: Any, buffers: list[bytes] | None) -> str:
         body = _fast_dumps(data)
     except (TypeError, ValueError):
         # bytes somewhere (TypeError), NaN/Infinity or a cycle (ValueError): walk the data.
-        body = _dumps(_prepare(data, buffers, set()))
+        try:
+            body = _dumps(_prepare(data, buffers, set()))
+        except RecursionError:
+            raise ValueError("packet data nested too deeply to serialise") from None
     return body if body.isascii() else _escape_surrogates(body)
 
 

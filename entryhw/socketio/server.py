@@ -27,11 +27,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from twisted.internet.defer import Deferred
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 from twisted.web.resource import Resource
 
 from entryhw.engineio.server import EngineServer, allow_any_origin
 from entryhw.engineio.session import Session
+from entryhw.faults import Faults
 from entryhw.socketio import packets as sp
 from entryhw.socketio.packets import (
     ACK,
@@ -49,6 +50,9 @@ from entryhw.socketio.packets import (
 log = Logger()
 
 Handler = Callable[..., Any]
+
+#: The reserved names an application handles: the socket's own life, never a packet.
+_LIFECYCLE = frozenset({"connect", "disconnect"})
 
 
 class ConnectionRefused(Exception):
@@ -103,6 +107,7 @@ class Socket:
         self.data: dict[str, Any] = {}
         self.connected = False
         self._handlers: dict[str, Handler] = {}
+        self._lifecycle: dict[str, Handler] = {}
         self._acks: dict[int, Callable[..., Any]] = {}
         self._next_ack = 0
         self._pending: list[Packet] | None = None
@@ -114,8 +119,11 @@ class Socket:
 
         "disconnect" gets the reason. A return value answers the client's ack.
         """
+        if event in sp.RESERVED_EVENTS and event != "disconnect":
+            raise ValueError(f"{event!r} is reserved and never arrives from a client")
+
         def register(fn: Handler) -> Handler:
-            self._handlers[event] = fn
+            (self._lifecycle if event == "disconnect" else self._handlers)[event] = fn
             return fn
 
         return register(handler) if handler is not None else register
@@ -125,7 +133,7 @@ class Socket:
         event = args[0]
         handler = self._handlers.get(event)
         if handler is not None:
-            result = _call(handler, args[1:])
+            result = self._call(handler, *args[1:])
         else:
             handler = self.namespace._handlers.get(event)
             if handler is None:
@@ -134,16 +142,21 @@ class Socket:
                     if packet[3] is not None:
                         self._send_ack(packet[3], None)
                     return
-                result = _call(handler, (self, *args))
+                result = self._call(handler, self, *args)
             else:
-                result = _call(handler, (self, *args[1:]))
+                result = self._call(handler, self, *args[1:])
         if packet[3] is not None:
             if isinstance(result, Deferred):
                 ack_id = packet[3]
                 result.addCallbacks(lambda value: self._send_ack(ack_id, value),
-                                    lambda f: log.failure("ack handler failed", f))
+                                    lambda f: self.namespace.server.faults.bug(
+                                        "an ack handler", f))
             else:
                 self._send_ack(packet[3], result)
+
+    def _call(self, handler: Handler, *args: Any) -> Any:
+        """Run an application handler: an exception is a contained bug, never I/O's problem."""
+        return self.namespace.server.faults.guard(f"handler {handler!r}", handler, *args)
 
     def _send_ack(self, ack_id: int, result: Any) -> None:
         if result is None:
@@ -160,7 +173,7 @@ class Socket:
             log.debug("ack {id} for socket {sid}: nobody waits for it", id=packet[3],
                       sid=self.sid)
             return
-        _call(callback, packet[2] or [])
+        self._call(callback, *(packet[2] or []))
 
     # -- sending -------------------------------------------------------------
 
@@ -213,12 +226,12 @@ class Socket:
         self.client.sockets.pop(self.namespace.name, None)
         self.namespace._remove(self)
         self._acks.clear()
-        handler = self._handlers.get("disconnect")
+        handler = self._lifecycle.get("disconnect")
         if handler is not None:
-            _call(handler, (reason,))
-        handler = self.namespace._handlers.get("disconnect")
+            self._call(handler, reason)
+        handler = self.namespace._lifecycle.get("disconnect")
         if handler is not None:
-            _call(handler, (self, reason))
+            self._call(handler, self, reason)
 
     def __repr__(self) -> str:
         return f"<Socket {self.sid} on {self.namespace.name}>"
@@ -271,7 +284,12 @@ class Broadcast:
             if socket._pending is not None:  # still in its connect hook
                 socket._pending.append(packet)
             else:
-                socket.client.send_frames(frames.get(socket.client.rev))
+                try:
+                    socket.client.send_frames(frames.get(socket.client.rev))
+                except Exception:
+                    # One target failing (a bug of ours) must not cost the others.
+                    self.namespace.server.faults.bug("a broadcast to one socket")
+                    continue
             count += 1
         return count
 
@@ -285,16 +303,22 @@ class Namespace:
         self.sockets: dict[str, Socket] = {}
         self.rooms: dict[str, set[Socket]] = {}
         self._handlers: dict[str, Handler] = {}
+        # Kept apart from the events: no packet from a client can reach these.
+        self._lifecycle: dict[str, Handler] = {}
 
     def on(self, event: str, handler: Handler | None = None) -> Any:
         """``handler(socket, *args)`` for ``event`` from any socket of this namespace.
 
         "connect" gets the socket (return False or raise ConnectionRefused to
         refuse), "disconnect" gets (socket, reason), "*" gets (socket, event, *args)
-        for events nobody else handles.
+        for events nobody else handles. The other reserved names cannot be handled.
         """
+        name = "connect" if event == "connection" else event
+        if name in sp.RESERVED_EVENTS and name not in _LIFECYCLE:
+            raise ValueError(f"{event!r} is reserved and never arrives from a client")
+
         def register(fn: Handler) -> Handler:
-            self._handlers["connect" if event == "connection" else event] = fn
+            (self._lifecycle if name in _LIFECYCLE else self._handlers)[name] = fn
             return fn
 
         return register(handler) if handler is not None else register
@@ -356,8 +380,9 @@ class _Client:
         try:
             frames = sp.encode(packet, self.rev)
         except (TypeError, ValueError) as e:
-            log.error("cannot encode a Socket.IO packet for {sid}: {err}",
-                      sid=self.session.sid, err=e)
+            self.server.faults.peer("sendsDropped", "cannot encode a Socket.IO packet for "
+                                    "{sid}: {err}", sid=self.session.sid, err=e,
+                                    level=LogLevel.error)
             return
         self.send_frames(frames)
 
@@ -370,8 +395,9 @@ class _Client:
         try:
             packet = self.decoder.feed(data if data is not None else "")
         except DecodeError as e:
-            log.info("socket.io client {sid}: invalid packet ({err}), closing",
-                     sid=self.session.sid, err=e)
+            kind = "tooDeep" if isinstance(e, sp.TooDeepError) else "protocolErrors"
+            self.server.faults.peer(kind, "socket.io client {sid}: invalid packet ({err}), "
+                                    "closing", sid=self.session.sid, err=e)
             self.session.close("parse error")
             return
         if packet is None:
@@ -391,8 +417,8 @@ class _Client:
             if socket is not None:
                 socket._closed("client namespace disconnect")
         else:
-            log.info("socket.io client {sid}: unexpected packet type {t}, closing",
-                     sid=self.session.sid, t=ptype)
+            self.server.faults.peer("protocolErrors", "socket.io client {sid}: unexpected "
+                                    "packet type {t}, closing", sid=self.session.sid, t=ptype)
             self.session.close("parse error")
 
     def connect(self, nsp: str, data: Any) -> None:
@@ -420,7 +446,7 @@ class _Client:
         namespace._join(socket, sid)
         if self._connect_timer is not None and self._connect_timer.active():
             self._connect_timer.cancel()
-        hook = namespace._handlers.get("connect")
+        hook = namespace._lifecycle.get("connect")
         if hook is not None:
             try:
                 accepted = hook(socket)
@@ -429,7 +455,7 @@ class _Client:
                 self._refuse(nsp, refused.message, refused.data)
                 return
             except Exception:
-                log.failure("connect handler failed on {nsp}", nsp=nsp)
+                self.server.faults.bug(f"the connect handler of {nsp}")
                 accepted = False
             if accepted is False:
                 self._undo(socket)
@@ -475,14 +501,16 @@ class SocketIOServer:
         connect_timeout: float = 45.0,
         allow_origin: Callable[[str | None], bool] = allow_any_origin,
         clock: Any = None,
+        faults: Faults | None = None,
     ) -> None:
         if clock is None:
             from twisted.internet import reactor as clock
         self.clock = clock
+        self.faults = faults if faults is not None else Faults()
         self.connect_timeout = connect_timeout
         self.engine = EngineServer(self._on_session, ping_interval=ping_interval,
                                    ping_timeout=ping_timeout, max_payload=max_payload,
-                                   allow_origin=allow_origin, clock=clock)
+                                   allow_origin=allow_origin, clock=clock, faults=self.faults)
         self.namespaces: dict[str, Namespace] = {}
         self.of("/")
 
@@ -513,12 +541,3 @@ class SocketIOServer:
 
     def _on_session(self, session: Session) -> None:
         _Client(self, session).start()
-
-
-def _call(fn: Callable[..., Any], args: Iterable[Any]) -> Any:
-    """Run an application handler; its exceptions are logged, never raised into I/O."""
-    try:
-        return fn(*args)
-    except Exception:
-        log.failure("handler {fn!r} failed", fn=fn)
-        return None
