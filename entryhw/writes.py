@@ -73,7 +73,10 @@ class Backlog:
     def attach(self, transport: Any) -> None:
         """Become ``transport``'s producer (taking the place of twisted.web's channel,
         which registers itself on the connections it serves before a WebSocket takes over)."""
-        transport.unregisterProducer()
+        try:
+            transport.unregisterProducer()
+        except RuntimeError:  # nothing was registered (some transports say so loudly)
+            pass
         transport.registerProducer(self, True)
 
     def admit(self, size: int) -> bool:
