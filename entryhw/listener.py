@@ -166,12 +166,15 @@ class Listener(Factory):
         return proto
 
     def _make_room(self) -> bool:
-        """Forget closed connections; evict the oldest idle one if still full."""
+        """Forget closed connections; if still full, evict the oldest idle ones.
+
+        A few more than one go at once, so that a stream of newcomers at the cap
+        does not pay for a walk over every connection each time.
+        """
         self.transports = weakref.WeakSet(
             t for t in self.transports if t.connected and not t.disconnecting)
-        if len(self.transports) < self.max_connections:
-            return True
-        while self._arrivals:
+        target = self.max_connections - max(1, self.max_connections // 64)
+        while len(self.transports) > target and self._arrivals:
             oldest = self._arrivals.popleft()
             if oldest.transport is not None and oldest.idle():
                 self.faults.peer("evicted", "at the connection cap ({n}): closed the oldest "
@@ -179,8 +182,7 @@ class Listener(Factory):
                                  peer=oldest.addr.host)
                 oldest.transport.abortConnection()
                 self.transports.discard(oldest.transport)
-                return True
-        return False
+        return len(self.transports) < self.max_connections
 
     def _prune_arrivals(self) -> None:
         self._arrivals = deque(p for p in self._arrivals

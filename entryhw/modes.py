@@ -39,6 +39,10 @@ log = Logger()
 
 _NO_PAYLOAD: Any = object()
 
+#: Connections the kernel queues before we accept them: Node's default (Twisted's is 50,
+#: which a burst of browsers, or of silent connections, overflows into 1 s SYN retries).
+LISTEN_BACKLOG = 511
+
 #: Engine.IO timings of the original (socket.io 2 with pingInterval 1000).
 PING_INTERVAL_MS, PING_TIMEOUT_MS = 1000, 5000
 
@@ -176,7 +180,7 @@ class Modes:
             return
         try:
             self.port = self.reactor.listenTCP(self.port_number, self.factory,
-                                               interface=self.interface)
+                                               backlog=LISTEN_BACKLOG, interface=self.interface)
         except CannotListenError as e:
             log.info("cannot listen on {interface}:{port} ({err}): client mode",
                      interface=self.interface, port=self.port_number, err=e.socketError)

@@ -89,8 +89,11 @@ class Backlog:
         return True
 
     def pauseProducing(self) -> None:
-        self.paused = True
-        self.queued = 0
+        # Twisted calls this on every write while its buffer is full; the backlog
+        # counts from the first of them.
+        if not self.paused:
+            self.paused = True
+            self.queued = 0
 
     def resumeProducing(self) -> None:
         self.paused = False

@@ -92,9 +92,10 @@ class BacklogTests(SynchronousTestCase):
         proto.watch_backlog(100)
         self.assertIs(transport.producer, proto.backlog)
         proto.write_batched(b"x" * 60)
-        transport.producer.pauseProducing()  # what Twisted does when its buffer fills
+        transport.producer.pauseProducing()  # what Twisted does when its buffer fills,
         proto.write_batched(b"y" * 60)
-        proto.write_batched(b"z" * 60)  # 120 > 100 queued since the pause
+        transport.producer.pauseProducing()  # and again on every write while it is full
+        proto.write_batched(b"z" * 60)  # 120 > 100 queued since the first pause
         self.assertEqual(proto.refused, [60])
         self.assertEqual(transport.value(), b"x" * 60 + b"y" * 60)
         transport.producer.resumeProducing()  # drained: a fresh start

@@ -94,7 +94,7 @@ class ListenerTests(SynchronousTestCase):
     def test_at_the_cap_the_oldest_idle_connection_makes_room(self) -> None:
         listener = Listener(self.make_site, clock=self.clock, max_connections=3)
         transports = []
-        for i in range(3):
+        for _ in range(3):
             t = StringTransport()
             t.connected = True
             listener.buildProtocol(ADDR).makeConnection(t)
