@@ -13,7 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
+
+from entryhw.faults import Faults
 
 log = Logger()
 
@@ -69,9 +71,11 @@ class Bridge:
     ``matchTarget`` on every (re)connect.
     """
 
-    def __init__(self, out: Outputs, crypto: Callable[[str, str], str] | None = None) -> None:
+    def __init__(self, out: Outputs, crypto: Callable[[str, str], str] | None = None,
+                 faults: Faults | None = None) -> None:
         self.out = out
         self.crypto = crypto
+        self.faults = faults if faults is not None else Faults()
         self.mode: int | None = None
         self.own_room: str | None = None
         self.host_connected = False
@@ -125,7 +129,8 @@ class Bridge:
     def add_room_id(self, value: Any) -> None:
         room = room_id(value)
         if room is None:
-            log.warn("addRoomId: {value!r} is not a usable room id; ignored", value=value)
+            self.faults.throttled("addRoomId: {value} is not a usable room id; ignored",
+                                  value=repr(value)[:80], level=LogLevel.warn)
             return
         self.own_room = room
         if self.mode == CLIENT and self.host_connected:
@@ -151,17 +156,19 @@ class Bridge:
         self.stats.hardware_failed += 1
 
     def _secret(self, value: Any) -> None:
-        log.warn("IPC: the parent asked for the raw secret; it is never sent (use encrypt/"
-                 "decrypt)")
+        self.faults.throttled("IPC: the parent asked for the raw secret; it is never sent "
+                              "(use encrypt/decrypt)", level=LogLevel.warn)
 
     def _crypto(self, op: str, value: Any) -> None:
         result = ""
         if self.crypto is None:
-            log.error("IPC {op}: no secret is configured (see --secret-file); replying ''",
-                      op=op)
+            self.faults.throttled("IPC {op}: no secret is configured (see --secret-file); "
+                                  "replying ''", key=("no secret", op), op=op,
+                                  level=LogLevel.error)
         elif not isinstance(value, str):
-            log.error("IPC {op}: the value must be a string, not {t}; replying ''", op=op,
-                      t=type(value).__name__)
+            self.faults.throttled("IPC {op}: the value must be a string, not {t}; replying ''",
+                                  key=("not a string", op), op=op, t=type(value).__name__,
+                                  level=LogLevel.error)
         else:
             result = self.crypto(op, value)
         self.out.to_parent(op, result)
@@ -198,13 +205,14 @@ class Bridge:
 
     def match_target(self, sid: str, value: Any) -> None:
         if sid not in self.hardware:
-            log.info("matchTarget from {sid}, which is not a hardware client; ignored", sid=sid)
+            self.faults.throttled("matchTarget from {sid}, which is not a hardware client; "
+                                  "ignored", sid=sid)
             self.stats.rejected += 1
             return
         room = room_id(value)
         if room is None:
-            log.info("matchTarget from {sid} with no usable roomId ({value!r}); ignored",
-                     sid=sid, value=value)
+            self.faults.throttled("matchTarget from {sid} with no usable roomId ({value}); "
+                                  "ignored", sid=sid, value=repr(value)[:80])
             self.stats.rejected += 1
             return
         old = self.hardware[sid]

@@ -68,6 +68,14 @@ class Faults:
         if suffix is not None:
             log.emit(level, format + suffix, **fields)
 
+    def throttled(self, format: str, *, key: Any = None, level: LogLevel = LogLevel.info,
+                  **fields: Any) -> None:
+        """A line about something a peer can repeat at will (not a fault: nothing is
+        counted), logged at most once per interval per ``key`` (default: the format)."""
+        suffix = self._admit(("line", format if key is None else key))
+        if suffix is not None:
+            log.emit(level, format + suffix, **fields)
+
     def bug(self, what: str, failure: Failure | None = None) -> None:
         """An exception of ours was contained: count it and log its traceback (rate-limited)."""
         self._counts["bugs"] += 1

@@ -76,7 +76,7 @@ class Modes:
         self.interface = interface
         self._to_parent = to_parent
         self.rng = rng or random.Random()
-        self.bridge = Bridge(self, crypto)
+        self.bridge = Bridge(self, crypto, self.faults)
         self.sio: SocketIOServer | None = None  # with the web side, see _make_site
         self.modules = modules
         # The folders of the TLS files, and the files themselves: a symlinked key (as
@@ -156,7 +156,8 @@ class Modes:
         @sio.on("message")
         def message(socket: Socket, payload: Any = _NO_PAYLOAD, *extra: Any) -> Any:
             if payload is _NO_PAYLOAD:
-                log.info("'message' without a payload from {sid}; ignored", sid=socket.sid)
+                self.faults.throttled("'message' without a payload from {sid}; ignored",
+                                      sid=socket.sid)
                 bridge.stats.rejected += 1
                 return False
             return bridge.message(socket.sid, payload)
@@ -167,7 +168,8 @@ class Modes:
 
         @sio.on("*")
         def unknown(socket: Socket, event: Any, *args: Any) -> None:
-            log.info("unknown event {event!r} from {sid}; ignored", event=event, sid=socket.sid)
+            self.faults.throttled("unknown event {event!r} from {sid}; ignored",
+                                  event=str(event)[:40], sid=socket.sid)
             bridge.stats.rejected += 1
 
     def open(self) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 from twisted.application.service import MultiService
 from twisted.internet.defer import Deferred, gatherResults, maybeDeferred
 from twisted.internet.task import LoopingCall
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 
 from entryhw import fdlimit, ipc
 from entryhw.faults import Faults
@@ -42,14 +42,18 @@ class Settings:
 
 
 class StandaloneParent:
-    """No parent: log what would have been sent, so a user can see it."""
+    """No parent: log what would have been sent, so a user can see it (a line per key
+    a minute: a page sending a flood must not turn into a flood of log lines)."""
 
-    log = Logger()
     closing = False
+
+    def __init__(self, faults: Faults) -> None:
+        self.faults = faults
 
     def send(self, key: str, value: Any = None) -> None:
         if not self.closing:
-            self.log.info("to parent (standalone, not sent): {key} {value!r}", key=key, value=value)
+            self.faults.throttled("to parent (standalone, not sent): {name} {value}",
+                                  key=("standalone", key), name=key, value=repr(value)[:200])
 
     def close(self) -> None:
         self.closing = True
@@ -69,8 +73,8 @@ class EntryService(MultiService):
         self.exit_code = 0
         self.opened = False
         self.channel: ipc.ChannelProtocol | None = None
-        self.parent_link: ipc.ChannelProtocol | StandaloneParent = StandaloneParent()
         self.faults = Faults(now=reactor.seconds)
+        self.parent_link: ipc.ChannelProtocol | StandaloneParent = StandaloneParent(self.faults)
         before, self.fd_limit = fdlimit.raise_limit()
         if self.fd_limit != before:
             self.log.debug("file descriptor limit raised from {a} to {b}", a=before,
@@ -172,7 +176,9 @@ class EntryService(MultiService):
             if key == "open":
                 self.open()
             elif not self.modes.bridge.from_parent(key, event.value):
-                self.log.warn("IPC: ignoring a message with unknown key {key!r}", key=key)
+                self.faults.peer("ipcRejected", "IPC: ignoring a message with unknown key "
+                                 "{name!r}", key=("unknown key", key[:40]), name=key[:40],
+                                 level=LogLevel.warn)
         elif type(event) is ipc.Exit:
             self.shutdown("the parent sent 'exit'")
 
@@ -182,7 +188,7 @@ class EntryService(MultiService):
     def open(self) -> None:
         """Start hosting or join a host; idempotent (the original flipped modes on a 2nd open)."""
         if self.opened:
-            self.log.info("'open' again while running: ignored")
+            self.faults.throttled("'open' again while running: ignored")
             return
         self.opened = True
         self.modes.open()

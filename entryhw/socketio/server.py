@@ -372,8 +372,8 @@ class _Client:
 
     def _connect_timed_out(self) -> None:
         if not self.sockets:
-            log.info("socket.io client {sid}: no namespace CONNECT in time, closing",
-                     sid=self.session.sid)
+            self.server.faults.peer("timeouts", "socket.io client {sid}: no namespace CONNECT "
+                                    "in time, closing", sid=self.session.sid)
             self.session.close("connect timeout")
 
     def send_packet(self, packet: Packet) -> None:
