@@ -388,3 +388,172 @@ class Clients(Lines):
 
     def close(self, c: str) -> None:
         self.proc.write_json({"op": "close", "c": c})
+
+
+# --- fault-test helpers
+# Shared by tests/test_faults.py and tests/test_resources.py: a parent that can pump `send`
+# messages from Node (tests/js/pump.js), raw WebSocket peers that misbehave in ways no
+# library allows, the server's /status faults and its memory.
+
+import base64  # noqa: E402
+import contextlib  # noqa: E402
+import resource  # noqa: E402
+import struct  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+
+
+class PumpParent(NodeParent):
+    """tests/js/pump.js: parent.js plus a Node-side pump of numbered ``send`` messages.
+
+    ``nofile`` sets RLIMIT_NOFILE (soft and hard) on the node process before it
+    starts; the server it spawns inherits it.
+    """
+
+    def __init__(self, server_argv: list[str], *, cleanup: Callable[..., None],
+                 env: dict[str, str] | None = None, nofile: int | None = None) -> None:
+        argv = [node(), str(JS_DIR / "pump.js"), *server_argv]
+        if nofile is not None:
+            argv = [sys.executable, "-c",
+                    "import os, resource, sys; n = int(sys.argv[1]); "
+                    "resource.setrlimit(resource.RLIMIT_NOFILE, (n, n)); "
+                    "os.execv(sys.argv[2], sys.argv[2:])", str(nofile), *argv]
+        Proc.__init__(self, argv, cleanup=cleanup, env=env)
+        spawned = self.expect(lambda e: e.get("ev") in ("spawned", "error"), what="spawn")
+        if spawned["ev"] != "spawned":
+            raise AssertionError(f"node could not spawn the server: {spawned}")
+        self.server_pid = spawned["pid"]
+        self.extra_pids.append(self.server_pid)
+
+    def pump(self, tag: str, rate: float, pad: int = 0) -> None:
+        """Start sending ``{tag, seq, pad}`` at ``rate`` messages a second."""
+        self.write_json({"op": "pump", "tag": tag, "rate": rate, "pad": pad})
+
+    def stop_pump(self, tag: str, timeout: float = 10.0) -> int:
+        """Stop that pump; returns how many messages it handed to the channel."""
+        self.write_json({"op": "stop", "tag": tag})
+        return self.expect(lambda e: e.get("ev") == "pumped" and e.get("tag") == tag,
+                           timeout, f"pump {tag!r} stopped")["sent"]
+
+    def pumped(self, tag: str, timeout: float = 10.0) -> int:
+        """How many messages that pump has sent so far (it goes on)."""
+        self.write_json({"op": "count", "tag": tag})
+        return self.expect(lambda e: e.get("ev") == "count" and e.get("tag") == tag,
+                           timeout, f"pump {tag!r} count")["sent"]
+
+    def exited(self) -> bool:
+        """True if the parent has seen its server exit (looks at what is queued, too)."""
+        pull(self)
+        return any(e.get("ev") == "exit" for e in self.seen if isinstance(e, dict))
+
+
+def pull(proc: Proc) -> None:
+    """Move everything a process has reported so far into its ``seen``, without waiting."""
+    while True:
+        try:
+            item = proc.events.get_nowait()
+        except queue.Empty:
+            return
+        if item is EOFError:
+            proc.events.put(EOFError)
+            return
+        proc.seen.append(item)
+
+
+def ws_frame(opcode: int, payload: bytes = b"", *, mask: bool = True, rsv: int = 0,
+             fin: bool = True) -> bytes:
+    """One WebSocket frame as a client writes it (any flags, any length)."""
+    head = bytes([(0x80 if fin else 0) | (rsv & 7) << 4 | opcode])
+    n = len(payload)
+    m = 0x80 if mask else 0
+    if n < 126:
+        head += bytes([m | n])
+    elif n < 65536:
+        head += bytes([m | 126]) + struct.pack("!H", n)
+    else:
+        head += bytes([m | 127]) + struct.pack("!Q", n)
+    if not mask:
+        return head + payload
+    key = os.urandom(4)
+    return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+
+
+def ws_connect(port: int, query: str = "EIO=3&transport=websocket", *,
+               rcvbuf: int | None = None, timeout: float = 5.0) -> tuple[socket.socket, bytes]:
+    """A raw socket that has done the WebSocket handshake on /socket.io/.
+
+    Returns the socket and the bytes read past the response head.
+    """
+    s = socket.socket()
+    if rcvbuf is not None:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    s.settimeout(timeout)
+    try:
+        s.connect((LOOPBACK, port))
+        key = base64.b64encode(os.urandom(16)).decode()
+        s.sendall(f"GET /socket.io/?{query} HTTP/1.1\r\nHost: {LOOPBACK}:{port}\r\n"
+                  f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                  f"Sec-WebSocket-Version: 13\r\n\r\n".encode())
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            chunk = s.recv(4096)
+            if not chunk:
+                raise ConnectionError(f"closed during the WebSocket handshake: {buf!r}")
+            buf += chunk
+    except BaseException:
+        s.close()
+        raise
+    head, _, rest = buf.partition(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.1 101"):
+        s.close()
+        raise ConnectionError(f"WebSocket handshake refused: {head!r}")
+    return s, rest
+
+
+def peer_closed(s: socket.socket) -> bool:
+    """True if the other end has closed ``s`` (EOF or reset), reading whatever is pending."""
+    s.setblocking(False)
+    try:
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                return True
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+
+
+def faults(port: int, timeout: float = 10.0) -> dict[str, int]:
+    """The ``faults`` object of GET /status (empty when the server has none)."""
+    status, body, _ = http_get(port, "/status", timeout=timeout)
+    if status != 200:
+        raise AssertionError(f"/status answered {status}: {body[:200]!r}")
+    return json.loads(body).get("faults", {})
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process in MB (VmRSS), 0.0 if it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+@contextlib.contextmanager
+def nofile_at_least(n: int) -> Iterator[int]:
+    """Raise this process's soft RLIMIT_NOFILE to ``n`` (at most the hard limit), then restore it.
+
+    Yields the soft limit in force.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = n if hard == resource.RLIM_INFINITY else min(n, hard)
+    if want > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    try:
+        yield max(soft, want)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
