@@ -76,16 +76,21 @@ class Faults:
         if suffix is not None:
             log.emit(level, format + suffix, **fields)
 
-    def bug(self, what: str, failure: Failure | None = None) -> None:
-        """An exception of ours was contained: count it and log its traceback (rate-limited)."""
+    def bug(self, what: object, failure: Failure | None = None) -> None:
+        """An exception of ours was contained: count it and log its traceback (rate-limited).
+
+        ``what`` names where (a string, or the handler that raised).
+        """
         self._counts["bugs"] += 1
         suffix = self._admit(("bugs", what))
         if suffix is not None:
             log.failure("contained an error in {what}" + suffix,
-                        failure if failure is not None else Failure(), what=what)
+                        failure if failure is not None else Failure(), what=str(what))
 
-    def guard(self, what: str, fn: Callable[..., Any], *args: Any) -> Any:
-        """``fn(*args)``, turning an exception into :meth:`bug` and ``None``."""
+    def guard(self, what: object, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)``, turning an exception into :meth:`bug` and ``None``.
+
+        ``what`` is only formatted if something fails (this runs per message)."""
         try:
             return fn(*args)
         except Exception:

@@ -8,12 +8,20 @@ out long before memory or CPU became a problem.
 
 from __future__ import annotations
 
+import sys
+
 try:
     import resource
 except ImportError:  # pragma: no cover - Windows has no RLIMIT_NOFILE
     resource = None  # type: ignore[assignment]
 
-from entryhw.limits import FD_LIMIT_FALLBACK, FD_RESERVE
+from entryhw.limits import (
+    FD_LIMIT_FALLBACK,
+    FD_RESERVE,
+    MAX_CONNECTIONS,
+    SELECT_LIMIT_POSIX,
+    SELECT_LIMIT_WINDOWS,
+)
 
 
 def raise_limit() -> tuple[int, int]:
@@ -35,6 +43,13 @@ def raise_limit() -> tuple[int, int]:
     return soft, soft if soft != resource.RLIM_INFINITY else FD_LIMIT_FALLBACK
 
 
-def connection_cap(limit: int) -> int:
-    """Connections to allow with ``limit`` descriptors, keeping a reserve for the rest."""
-    return max(16, limit - FD_RESERVE)
+def connection_cap(limit: int, reactor: object = None) -> int:
+    """Connections to allow with ``limit`` descriptors, keeping a reserve for the rest.
+
+    Never more than :data:`~entryhw.limits.MAX_CONNECTIONS`, and below what a
+    ``select()`` reactor can watch when that is the reactor in use.
+    """
+    if reactor is not None and "select" in type(reactor).__module__:
+        limit = min(limit, SELECT_LIMIT_WINDOWS if sys.platform == "win32"
+                    else SELECT_LIMIT_POSIX)
+    return max(16, min(MAX_CONNECTIONS, limit - FD_RESERVE))

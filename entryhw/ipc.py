@@ -239,7 +239,7 @@ class ChannelProtocol(writes.BatchedWrites, Protocol):
     def close(self) -> None:
         """Stop writing and close our end (after flushing what was written)."""
         self.closing = True
-        self.flush_writes()
+        self.flush_writes(force=True)
         if self.transport is not None and self.connected_to_parent:
             self.transport.loseConnection()
 

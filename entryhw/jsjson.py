@@ -45,7 +45,6 @@ class TooDeep(ValueError):
     def __init__(self, limit: int) -> None:
         # The limit a user meets is the payload's; ``limit`` includes the envelope.
         super().__init__(f"nested more than {MAX_DEPTH} levels deep")
-        self.limit = limit
 
 
 def loads(data: bytes | str, max_depth: int = MAX_DEPTH + 1) -> Any:
@@ -73,9 +72,12 @@ def loads(data: bytes | str, max_depth: int = MAX_DEPTH + 1) -> Any:
 def check_depth(text: bytes | str, value: Any, limit: int) -> None:
     """Raise :class:`TooDeep` if ``value`` (parsed from the JSON ``text``) nests past ``limit``.
 
-    Nesting needs a bracket per level, so a text with fewer brackets than the
-    limit passes after two C-speed scans; only bracket-heavy documents are walked.
+    Nesting needs two characters and a bracket per level, so a short text
+    passes at once, a longer one with fewer brackets than the limit after two
+    C-speed scans; only bracket-heavy documents are walked.
     """
+    if len(text) <= 2 * limit:  # n levels take 2n characters at least
+        return
     if isinstance(text, str):
         brackets = text.count("[") + text.count("{")
     else:

@@ -32,10 +32,13 @@ REQUEST_TIMEOUT = 10.0
 #: Seconds an HTTP keep-alive connection may idle between requests (long-polling
 #: clients ask again within a second; a held poll does not count as idle).
 IDLE_TIMEOUT = 30.0
+#: Seconds a connection we close may take to receive its last bytes; a peer that
+#: stops reading would otherwise keep a closing connection, and its descriptor, for ever.
+CLOSE_TIMEOUT = 10.0
 
-#: Bytes a peer may leave unread (queued by us for a socket that does not read)
-#: before it is disconnected: minutes of Entry's 60 Hz traffic, a few MB of memory.
-MAX_BACKLOG = 4 * 1024 * 1024
+#: Bytes a peer may leave unread (held by us while its socket does not take them)
+#: before it is disconnected: minutes of Entry's 60 Hz traffic, one MiB of memory.
+MAX_BACKLOG = 1024 * 1024
 #: The same for the parent, which is never disconnected (that would end the
 #: process): what it does not read beyond this is dropped, with a log line.
 MAX_PARENT_BACKLOG = 64 * 1024 * 1024
@@ -44,6 +47,12 @@ MAX_PARENT_BACKLOG = 64 * 1024 * 1024
 #: (the parent channel, the host connection in client mode, certificate files,
 #: logs, Twisted's own wakers). The connection cap is the soft limit minus this.
 FD_RESERVE = 128
+#: The most connections ever served at once, whatever the descriptor limit: an
+#: Entry PC has a few browsers and copies, and this times MAX_BACKLOG bounds memory.
+MAX_CONNECTIONS = 1024
+#: Sockets a select()-based reactor can watch (macOS and other POSIX: descriptors
+#: below 1024; Windows: 512 sockets), so the cap stays below them there.
+SELECT_LIMIT_POSIX, SELECT_LIMIT_WINDOWS = 1024, 512
 #: Seconds accepting pauses when the cap is reached and no idle connection can go.
 ACCEPT_PAUSE = 1.0
 #: A soft limit for systems whose hard limit is unlimited.

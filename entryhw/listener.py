@@ -25,10 +25,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet.protocol import Factory, Protocol
-from twisted.logger import Logger
+from twisted.internet.task import LoopingCall
+from twisted.logger import Logger, LogLevel
 
 from entryhw.faults import Faults
-from entryhw.limits import ACCEPT_PAUSE, FIRST_BYTE_TIMEOUT
+from entryhw.limits import ACCEPT_PAUSE, CLOSE_TIMEOUT, FIRST_BYTE_TIMEOUT
 
 if TYPE_CHECKING:
     from twisted.web.server import Site
@@ -41,10 +42,25 @@ TLS_HANDSHAKE = 0x16
 TLS_REFUSAL = bytes((0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28))
 
 
+def _idle(transport: Any) -> bool:
+    """True for a live connection that has not made a request yet (web.GuardedChannel
+    says ``served``); a WebSocket or anything else that took it over is in use."""
+    if transport is None or not transport.connected or transport.disconnecting:
+        return False
+    proto = transport.protocol
+    if isinstance(proto, _FirstByte):
+        return True
+    channel = getattr(proto, "wrappedProtocol", proto)  # TLS: the channel inside
+    return not getattr(channel, "served", True)
+
+
+def _host(transport: Any) -> str:
+    peer = transport.getPeer()
+    return str(getattr(peer, "host", peer))
+
+
 class _FirstByte(Protocol):
     """Lives until the first bytes arrive, then hands the transport over."""
-
-    handed_to: Any = None
 
     def __init__(self, listener: Listener, addr: Any) -> None:
         self.listener = listener
@@ -52,7 +68,7 @@ class _FirstByte(Protocol):
         self._timer: Any = None
 
     def connectionMade(self) -> None:
-        self.listener.transports.add(self.transport)
+        self.listener.arrived(self.transport)
         self._timer = self.listener.clock.callLater(FIRST_BYTE_TIMEOUT, self._silent)
 
     def _silent(self) -> None:
@@ -62,15 +78,6 @@ class _FirstByte(Protocol):
                                   n=FIRST_BYTE_TIMEOUT)
         self.transport.abortConnection()
 
-    def idle(self) -> bool:
-        """True until a request has been made on this connection (see web.GuardedChannel)."""
-        if not self.transport.connected or self.transport.disconnecting:
-            return False
-        proto = self.handed_to
-        if proto is None:
-            return True
-        channel = getattr(proto, "wrappedProtocol", proto)  # TLS: the channel inside
-        return not getattr(channel, "served", True)
 
     def dataReceived(self, data: bytes) -> None:
         if self._timer is not None:
@@ -95,12 +102,12 @@ class _FirstByte(Protocol):
                 return
             proto = listener.tls_factory.buildProtocol(self.addr)
         elif listener.tls_only:
-            log.info("plain connection from {peer} refused (--tls-only)", peer=self.addr)
+            listener.faults.throttled("plain connection from {peer} refused (--tls-only)",
+                                      peer=self.addr.host)
             self.transport.abortConnection()
             return
         else:
             proto = site.buildProtocol(self.addr)
-        self.handed_to = proto
         self.transport.protocol = proto
         proto.makeConnection(self.transport)
         proto.dataReceived(data)
@@ -135,8 +142,10 @@ class Listener(Factory):
         self.max_connections = max_connections
         self.port: Any = None  # the listening port, to pause accepting
         self.transports: weakref.WeakSet[Any] = weakref.WeakSet()
-        self._arrivals: deque[_FirstByte] = deque()  # oldest first, for eviction
+        self._arrivals: deque[weakref.ref[Any]] = deque()  # oldest first, for eviction
+        self._closing: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
         self._paused: Any = None
+        self._sweeper: Any = None
 
     def prepare(self) -> Site:
         """Make the site (and its TLS wrapper) now, if not done yet; returns the site."""
@@ -154,46 +163,50 @@ class Listener(Factory):
     def listening(self, port: Any) -> None:
         """The port this factory serves (an ``IReadDescriptor``, paused at the cap)."""
         self.port = port
+        if self._sweeper is None:
+            self._sweeper = LoopingCall(self.sweep)
+            self._sweeper.clock = self.clock
+            self._sweeper.start(CLOSE_TIMEOUT / 2, now=False)
 
     def buildProtocol(self, addr: Any) -> Protocol | None:
-        if len(self.transports) >= self.max_connections and not self._make_room():
-            self._pause_accepting()
-            return None  # Twisted closes the new socket
-        proto = _FirstByte(self, addr)
-        self._arrivals.append(proto)
-        if len(self._arrivals) > 2 * self.max_connections:
-            self._prune_arrivals()
-        return proto
+        if len(self.transports) >= self.max_connections:
+            if self._paused is not None or not self._make_room():
+                self._pause_accepting()
+                return None  # Twisted closes the new socket
+        return _FirstByte(self, addr)
+
+    def arrived(self, transport: Any) -> None:
+        """A connection started (the sniffer calls this): count it and remember its age."""
+        self.transports.add(transport)
+        self._arrivals.append(weakref.ref(transport))
+        if len(self._arrivals) & 1023 == 0:
+            self._arrivals = deque(r for r in self._arrivals if _idle(r()))
 
     def _make_room(self) -> bool:
         """Forget closed connections; if still full, evict the oldest idle ones.
 
-        A few more than one go at once, so that a stream of newcomers at the cap
-        does not pay for a walk over every connection each time.
+        A sixty-fourth of the cap goes at once, so that a stream of newcomers at
+        the cap does not pay for a walk over every connection each time.
         """
-        self.transports = weakref.WeakSet(
-            t for t in self.transports if t.connected and not t.disconnecting)
+        self.transports = weakref.WeakSet(t for t in self.transports if t.connected)
         target = self.max_connections - max(1, self.max_connections // 64)
         while len(self.transports) > target and self._arrivals:
-            oldest = self._arrivals.popleft()
-            if oldest.transport is not None and oldest.idle():
+            oldest = self._arrivals.popleft()()
+            if _idle(oldest):
                 self.faults.peer("evicted", "at the connection cap ({n}): closed the oldest "
-                                 "idle connection, from {peer}", n=self.max_connections,
-                                 peer=oldest.addr.host)
-                oldest.transport.abortConnection()
-                self.transports.discard(oldest.transport)
+                                 "connections that had not made a request yet",
+                                 n=self.max_connections)
+                oldest.abortConnection()
+                self.transports.discard(oldest)
         return len(self.transports) < self.max_connections
-
-    def _prune_arrivals(self) -> None:
-        self._arrivals = deque(p for p in self._arrivals
-                               if p.transport is not None and p.idle())
 
     def _pause_accepting(self) -> None:
         port = self.port
         if port is None or self._paused is not None:
             return
-        log.warn("{n} connections and none of them idle: not accepting new ones for {s:.0f} s",
-                 n=self.max_connections, s=ACCEPT_PAUSE)
+        self.faults.throttled("{n} connections and none of them idle: not accepting new ones "
+                              "for {s:.0f} s", n=self.max_connections, s=ACCEPT_PAUSE,
+                              level=LogLevel.warn)
         reactor = self.clock
         reactor.removeReader(port)
 
@@ -204,11 +217,35 @@ class Listener(Factory):
 
         self._paused = reactor.callLater(ACCEPT_PAUSE, resume)
 
+    def sweep(self) -> None:
+        """Abort connections that have been closing for longer than CLOSE_TIMEOUT.
+
+        A close waits for what is buffered to leave; a peer that stops reading
+        would keep it (and its descriptor) for ever. Runs every half timeout.
+        """
+        now = self.clock.seconds()
+        closing = self._closing
+        for transport in list(self.transports):
+            if not transport.connected:
+                continue
+            if not transport.disconnecting:
+                closing.pop(transport, None)
+                continue
+            since = closing.setdefault(transport, now)
+            if now - since >= CLOSE_TIMEOUT:
+                self.faults.peer("timeouts", "aborted a connection from {peer} that did not "
+                                 "take its last {n:.0f} s of data", peer=_host(transport),
+                                 n=CLOSE_TIMEOUT)
+                transport.abortConnection()
+
     def close_all(self) -> int:
         """Close every live connection (TLS ones with a close_notify); returns how many."""
         if self._paused is not None and self._paused.active():
             self._paused.cancel()
         self._paused = None
+        if self._sweeper is not None and self._sweeper.running:
+            self._sweeper.stop()
+        self._sweeper = None
         live = [t for t in list(self.transports) if getattr(t, "connected", False)]
         for transport in live:
             proto = transport.protocol

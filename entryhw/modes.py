@@ -48,9 +48,10 @@ PING_INTERVAL_MS, PING_TIMEOUT_MS = 1000, 5000
 
 
 def quiet_autobahn() -> None:
-    """Autobahn logs two warning lines for every peer that breaks the WebSocket protocol;
-    we count and log those ourselves, rate-limited (see entryhw.faults), so Autobahn's
-    own lines below error are left out unless the log level is debug."""
+    """Autobahn logs warning lines for every peer that breaks the WebSocket protocol, and
+    an error line for every TLS connection a peer garbles; we count and log peer faults
+    ourselves, rate-limited (see entryhw.faults), so Autobahn's own lines below critical
+    are left out unless the log level is debug."""
     import txaio
     from twisted.logger import LogLevel
 
@@ -58,7 +59,7 @@ def quiet_autobahn() -> None:
 
     if current_level() > LogLevel.debug:
         txaio.use_twisted()
-        txaio.set_global_log_level("error")
+        txaio.set_global_log_level("critical")
 
 
 class Modes:
@@ -71,7 +72,7 @@ class Modes:
                  rng: random.Random | None = None, faults: Faults | None = None,
                  max_connections: int = 1024) -> None:
         self.reactor = reactor
-        self.faults = faults if faults is not None else Faults(now=reactor.seconds)
+        self.faults = faults if faults is not None else Faults()
         self.port_number = port
         self.interface = interface
         self._to_parent = to_parent
@@ -108,7 +109,7 @@ class Modes:
             self._wire_host_events(self.sio)
             root = Root()
             root.putChild(b"socket.io", self.sio.resource())
-            root.putChild(b"modules", ModulesResource(self.modules, self.forbidden))
+            root.putChild(b"modules", ModulesResource(self.modules, self.forbidden, self.faults))
             root.putChild(b"status", StatusResource(self.status))
             return make_site(root, self.faults, self.reactor)
 

@@ -11,11 +11,10 @@ from __future__ import annotations
 import json
 import os
 
-from twisted.logger import Logger
 from twisted.web.resource import Resource
 from twisted.web.server import Request
 
-log = Logger()
+from entryhw.faults import Faults
 
 #: Largest json descriptor or block file served (bytes).
 MAX_FILE = 16 * 1024 * 1024
@@ -88,10 +87,12 @@ class ModulesResource(Resource):
 
     isLeaf = True
 
-    def __init__(self, folder: str | None, forbidden: tuple[str, ...] = ()) -> None:
+    def __init__(self, folder: str | None, forbidden: tuple[str, ...] = (),
+                 faults: Faults | None = None) -> None:
         super().__init__()
         self.folder = folder
         self.forbidden = forbidden
+        self.faults = faults if faults is not None else Faults()
 
     def render_GET(self, request: Request) -> bytes:
         try:
@@ -107,8 +108,9 @@ class ModulesResource(Resource):
         return body
 
     def _refuse(self, request: Request, error: ModuleError) -> bytes:
-        log.info("GET {path}: {status} ({reason})", path=request.path, status=error.status,
-                 reason=error.reason)
+        # Any page can ask for any path: a line per reason a minute, not per request.
+        self.faults.throttled("GET {path}: {status} ({reason})", key=("modules", error.reason),
+                              path=request.path[:200], status=error.status, reason=error.reason)
         request.setResponseCode(error.status)
         request.setHeader(b"content-type", b"text/plain; charset=utf-8")
         return b"Bad Request" if error.status == 400 else b"Not Found"

@@ -73,7 +73,7 @@ class EntryService(MultiService):
         self.exit_code = 0
         self.opened = False
         self.channel: ipc.ChannelProtocol | None = None
-        self.faults = Faults(now=reactor.seconds)
+        self.faults = Faults()
         self.parent_link: ipc.ChannelProtocol | StandaloneParent = StandaloneParent(self.faults)
         before, self.fd_limit = fdlimit.raise_limit()
         if self.fd_limit != before:
@@ -81,7 +81,7 @@ class EntryService(MultiService):
                            b=self.fd_limit)
         self.modes = Modes(reactor=reactor, port=settings.port, interface=settings.interface,
                            faults=self.faults,
-                           max_connections=fdlimit.connection_cap(self.fd_limit),
+                           max_connections=fdlimit.connection_cap(self.fd_limit, reactor),
                            modules=settings.modules, crypto=settings.crypto, tls=settings.tls,
                            tls_only=settings.tls_only, insecure_client=settings.insecure_client,
                            certs=settings.certs, secret_file=settings.secret_file,

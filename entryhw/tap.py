@@ -65,7 +65,7 @@ class Options(usage.Options):
         "SIGHUP reloads the certificates. GET /status describes the running server, with "
         "counts of what peers did wrong. A peer only ever costs its own connection: JSON "
         "nested past 128 levels, silent or slow connections (10 s to the first byte and "
-        "to a complete request head), and browsers leaving over 4 MiB unread are cut off "
+        "to a complete request head), and browsers leaving over 1 MiB unread are cut off "
         "with one log line a minute per kind; the soft file-descriptor limit is raised to "
         "the hard one. "
         "entryhw-server leaves Autobahn's native helpers off unless AUTOBAHN_USE_NVX=1 is "

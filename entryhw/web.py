@@ -99,7 +99,7 @@ class GuardedChannel(HTTPChannel):
         self._handshaken = True
 
     def lineReceived(self, line: bytes) -> None:
-        if self._deadline is None:
+        if line and self._deadline is None:  # (a stray CRLF after a POST is no request)
             self._arm(REQUEST_TIMEOUT)
         super().lineReceived(line)
 

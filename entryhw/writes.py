@@ -52,23 +52,32 @@ def end() -> None:
             try:
                 proto.flush_writes()
             except Exception:
-                log.failure("flushing the writes of {proto!r}", proto=proto)
+                faults = getattr(proto, "faults", None)
+                if faults is not None:
+                    faults.bug("flushing a protocol's writes")
+                else:
+                    log.failure("flushing the writes of {proto!r}", proto=proto)
 
 
 @implementer(IPushProducer)
 class Backlog:
-    """How much a transport holds that its peer has not taken yet.
+    """What a peer has not taken yet, held here while its transport is full.
 
     Registered as the transport's streaming producer, it hears from Twisted
-    itself when the transport's buffer fills (``pauseProducing``) and when it
-    has drained (``resumeProducing``); what is written in between is the
-    backlog, counted by :meth:`admit`.
+    itself when the transport's buffer passes its size (``pauseProducing``) and
+    when it has drained (``resumeProducing``). In between, writes wait in
+    :attr:`held` instead of piling up in the transport, so what the peer leaves
+    unread is counted exactly (the transport holds at most its buffer size
+    more); on resume they go out in one piece. Reading from the peer goes on:
+    TLS pauses its producer during the handshake too, which must still be read.
     """
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, on_resume: Any) -> None:
         self.limit = limit
         self.paused = False
-        self.queued = 0
+        self.held: list[bytes] = []
+        self.size = 0
+        self._on_resume = on_resume
 
     def attach(self, transport: Any) -> None:
         """Become ``transport``'s producer (taking the place of twisted.web's channel,
@@ -79,28 +88,31 @@ class Backlog:
             pass
         transport.registerProducer(self, True)
 
-    def admit(self, size: int) -> bool:
-        """Count ``size`` bytes about to be written; False if they would pass the limit."""
-        if not self.paused:
-            return True
-        if self.queued + size > self.limit:
+    def hold(self, data: bytes) -> bool:
+        """Keep ``data`` for the resume; False (nothing kept) if it would pass the limit."""
+        if self.size + len(data) > self.limit:
             return False
-        self.queued += size
+        self.held.append(data)
+        self.size += len(data)
         return True
 
+    def take(self) -> bytes:
+        """Everything held, in order, and forget it."""
+        data = b"".join(self.held)
+        self.held, self.size = [], 0
+        return data
+
     def pauseProducing(self) -> None:
-        # Twisted calls this on every write while its buffer is full; the backlog
-        # counts from the first of them.
-        if not self.paused:
-            self.paused = True
-            self.queued = 0
+        self.paused = True  # (Twisted calls this on every write while its buffer is full)
 
     def resumeProducing(self) -> None:
-        self.paused = False
-        self.queued = 0
+        if self.paused:
+            self.paused = False
+            self._on_resume()
 
     def stopProducing(self) -> None:
         self.paused = False
+        self.held, self.size = [], 0
 
 
 def push(transport: Any) -> None:
@@ -125,9 +137,10 @@ def push(transport: Any) -> None:
 class BatchedWrites:
     """Mixin for a protocol whose writes during a read should leave together.
 
-    With :meth:`watch_backlog`, every write first asks the :class:`Backlog`;
-    past its limit the write is not made and :meth:`backlog_exceeded` decides
-    what happens to the peer.
+    With :meth:`watch_backlog`, what the peer has not taken is bounded: while
+    the transport is full, writes wait in the :class:`Backlog`, and one that
+    would pass its limit is not made; :meth:`backlog_exceeded` decides what
+    happens to the peer then.
     """
 
     transport: Any
@@ -136,7 +149,7 @@ class BatchedWrites:
 
     def watch_backlog(self, limit: int) -> None:
         """Bound what this protocol's peer may leave unread (call once connected)."""
-        self.backlog = Backlog(limit)
+        self.backlog = Backlog(limit, self._backlog_drained)
         self.backlog.attach(self.transport)
 
     def backlog_exceeded(self, size: int) -> None:
@@ -145,8 +158,9 @@ class BatchedWrites:
     def write_batched(self, data: bytes) -> None:
         """``self.transport.write(data)``, deferred to the end of the current read."""
         backlog = self.backlog
-        if backlog is not None and backlog.paused and not backlog.admit(len(data)):
-            self.backlog_exceeded(len(data))
+        if backlog is not None and backlog.paused:
+            if not backlog.hold(data):
+                self.backlog_exceeded(len(data))
             return
         if not _depth:
             self.transport.write(data)
@@ -158,13 +172,41 @@ class BatchedWrites:
         else:
             batched.append(data)
 
-    def flush_writes(self) -> None:
-        """Hand what was batched to the transport and send it."""
-        batched = self._batched
-        if batched is None:
-            return
-        self._batched = None
+    def flush_writes(self, force: bool = False) -> None:
+        """Hand what was batched to the transport and send it.
+
+        ``force`` (before writing to the transport by another path, to keep
+        the order of the bytes) also hands over what the backlog holds.
+        """
+        batched, self._batched = self._batched, None
         transport = self.transport
-        if transport is not None:
+        if transport is None:
+            return
+        backlog = self.backlog
+        if backlog is not None and (backlog.paused or backlog.held):
+            if batched and not all(backlog.hold(data) for data in batched):
+                self.backlog_exceeded(sum(len(d) for d in batched))
+                return
+            if not force:
+                return
+            batched = [backlog.take()]
+        if batched:
             transport.write(batched[0] if len(batched) == 1 else b"".join(batched))
             push(transport)
+
+    def write_direct(self, data: bytes, write: Any) -> None:
+        """``write(data)`` for bytes another layer sends itself (Autobahn's control
+        frames): after what was batched, and held like the rest while the peer is full."""
+        backlog = self.backlog
+        if backlog is not None and (backlog.paused or backlog.held):
+            self.flush_writes()
+            if not backlog.hold(data):
+                self.backlog_exceeded(len(data))
+            return
+        self.flush_writes()
+        write(data)
+
+    def _backlog_drained(self) -> None:
+        backlog = self.backlog
+        if backlog is not None and backlog.held and self.transport is not None:
+            self.transport.write(backlog.take())

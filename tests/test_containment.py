@@ -85,22 +85,54 @@ class _Proto(writes.BatchedWrites):
         self.refused.append(size)
 
 
+class _Transport(StringTransport):
+    """StringTransport that writes.push can push (it sends everything at once)."""
+
+    connected = True
+
+    def doWrite(self) -> None:
+        return None
+
+
 class BacklogTests(SynchronousTestCase):
-    def test_a_peer_that_does_not_read_is_refused_past_the_limit(self) -> None:
-        transport = StringTransport()
-        proto = _Proto(transport)
-        proto.watch_backlog(100)
-        self.assertIs(transport.producer, proto.backlog)
-        proto.write_batched(b"x" * 60)
-        transport.producer.pauseProducing()  # what Twisted does when its buffer fills,
-        proto.write_batched(b"y" * 60)
-        transport.producer.pauseProducing()  # and again on every write while it is full
-        proto.write_batched(b"z" * 60)  # 120 > 100 queued since the first pause
-        self.assertEqual(proto.refused, [60])
-        self.assertEqual(transport.value(), b"x" * 60 + b"y" * 60)
-        transport.producer.resumeProducing()  # drained: a fresh start
-        proto.write_batched(b"w" * 60)
-        self.assertEqual(proto.refused, [60])
+    def setUp(self) -> None:
+        self.transport = _Transport()
+        self.proto = _Proto(self.transport)
+        self.proto.watch_backlog(100)
+        self.producer = self.transport.producer
+
+    def test_while_the_transport_is_full_writes_wait_and_are_counted_exactly(self) -> None:
+        self.assertIs(self.producer, self.proto.backlog)
+        self.proto.write_batched(b"x" * 60)
+        self.producer.pauseProducing()  # what Twisted does when its buffer fills,
+        self.proto.write_batched(b"y" * 60)
+        self.producer.pauseProducing()  # and again on every write while it is full
+        self.proto.write_batched(b"z" * 30)
+        self.assertEqual(self.transport.value(), b"x" * 60)  # the rest waits here
+        self.assertEqual(self.proto.backlog.size, 90)
+        self.proto.write_batched(b"w" * 20)  # 110 > 100 held
+        self.assertEqual(self.proto.refused, [20])
+        self.producer.resumeProducing()  # drained: what waited goes, in order
+        self.assertEqual(self.transport.value(), b"x" * 60 + b"y" * 60 + b"z" * 30)
+        self.assertEqual(self.proto.backlog.size, 0)
+
+    def test_a_slow_reader_that_keeps_up_is_never_refused(self) -> None:
+        # The transport never drains completely, but what waits here stays small.
+        for _ in range(1000):
+            self.producer.pauseProducing()
+            self.proto.write_batched(b"m" * 40)
+            self.producer.resumeProducing()
+        self.assertEqual(self.proto.refused, [])
+
+    def test_another_layers_writes_keep_their_place_and_count(self) -> None:
+        self.producer.pauseProducing()
+        self.proto.write_batched(b"a" * 40)
+        self.proto.write_direct(b"PONG" * 10, self.transport.write)  # Autobahn's own frame
+        self.assertEqual(self.transport.value(), b"")
+        self.proto.write_direct(b"P" * 30, self.transport.write)  # 110 > 100: the peer is cut
+        self.assertEqual(self.proto.refused, [30])
+        self.producer.resumeProducing()
+        self.assertEqual(self.transport.value(), b"a" * 40 + b"PONG" * 10)
 
     def test_it_takes_the_place_of_a_producer_already_registered(self) -> None:
         transport = StringTransport()

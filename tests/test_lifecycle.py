@@ -54,3 +54,25 @@ class ForgedLifecycleTests(EntryCase):
         # Every connection was answered by exactly one connection and one close.
         self.assertEqual(len(parent.messages("connection")), len(CASES))
         self.assertEqual(len(parent.messages("close")), len(CASES))
+
+    def test_toggling_disconnect_and_connect_ends_the_connection(self) -> None:
+        """A client DISCONNECT of its last namespace ends the connection (as socket.io-client
+        does itself), so a peer cannot make the parent hear close/connection pairs at will:
+        5,000 "41"/"40" pairs once made 20,000 IPC lines."""
+        port = free_port()
+        parent = self.host(port)
+        drain(parent, 0.3)
+        sock, _ = ws_connect(port, "EIO=3&transport=websocket&roomId=t")
+        self.addCleanup(sock.close)
+        parent.message("connection")
+        for _ in range(20):
+            try:
+                sock.sendall(ws_frame(TEXT, b"41") + ws_frame(TEXT, b"40"))
+            except OSError:
+                break  # closed under us, as it should be
+        wait_for(lambda: peer_closed(sock), 3, "the server to end the connection")
+        parent.message("close", value="t")
+        time.sleep(0.5)
+        drain(parent, 0.3)
+        self.assertEqual(len(parent.messages("connection")), 1)
+        self.assertEqual(len(parent.messages("close")), 1)

@@ -10,7 +10,7 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 
-from entryhw.limits import FIRST_BYTE_TIMEOUT
+from entryhw.limits import CLOSE_TIMEOUT, FIRST_BYTE_TIMEOUT
 from entryhw.listener import TLS_REFUSAL, Listener
 
 ADDR = IPv4Address("TCP", "127.0.0.1", 50000)
@@ -35,6 +35,8 @@ class _Site:
 
 
 class _Served:
+    """A protocol that took a connection over after its first request."""
+
     served = True
 
 
@@ -97,12 +99,37 @@ class ListenerTests(SynchronousTestCase):
         for _ in range(3):
             t = StringTransport()
             t.connected = True
-            listener.buildProtocol(ADDR).makeConnection(t)
+            t.protocol = listener.buildProtocol(ADDR)  # as the reactor's transports have it
+            t.protocol.makeConnection(t)
             transports.append(t)
         # The first one is in use (a request went through), the second is the oldest idle.
-        listener._arrivals[0].handed_to = _Served()
-        newcomer = listener.buildProtocol(ADDR)
-        self.assertIsNotNone(newcomer)
+        transports[0].protocol = _Served()
+        self.assertIsNotNone(listener.buildProtocol(ADDR))
         self.assertFalse(transports[0].disconnecting)
         self.assertTrue(transports[1].disconnecting)
+        self.assertFalse(transports[2].disconnecting)
         self.assertEqual(listener.faults.counts()["evicted"], 1)
+
+    def test_closing_connections_are_aborted_after_the_close_timeout(self) -> None:
+        listener = Listener(self.make_site, clock=self.clock)
+        listener.listening(_Port())
+        t = _Closing()
+        t.protocol = listener.buildProtocol(ADDR)
+        t.protocol.makeConnection(t)
+        t.disconnecting = True  # a close waiting for a peer that does not read
+        self.clock.advance(CLOSE_TIMEOUT + CLOSE_TIMEOUT / 2 + 0.1)
+        self.assertTrue(t.aborted)
+        self.assertEqual(listener.faults.counts()["timeouts"], 1)
+        listener.close_all()
+
+
+class _Port:
+    connected = True
+
+
+class _Closing(StringTransport):
+    connected = True
+    aborted = False
+
+    def abortConnection(self) -> None:
+        self.aborted = True

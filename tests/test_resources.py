@@ -19,6 +19,7 @@ from typing import Any
 
 from twisted.trial.unittest import TestCase
 
+from entryhw.limits import MAX_CONNECTIONS
 from tests.support import (
     LOOPBACK,
     Clients,
@@ -43,7 +44,7 @@ SILENT, SLOWLORIS, CAPPED_SILENT = 2000, 50, 1100
 #: The contract's deadlines (first byte, request head) are 10 s; give them slack.
 DEADLINE, SLACK = 10.0, 8.0
 FLOOD_RATE, FLOOD_PAD, FLOOD_FOR = 10_000, 300, 30.0
-#: Idle, the server is about 50 MB; 4 MiB of backlog per slow peer must not show much.
+#: Idle, the server is about 50 MB; 1 MiB of backlog per slow peer must not show much.
 RSS_BOUND_MB = 100.0
 
 
@@ -124,8 +125,9 @@ def still_open(held: list[socket.socket]) -> int:
 
 class IdleConnectionTests(ServerCase):
     def test_silent_and_slowloris_connections_are_cut_and_do_not_lock_out(self) -> None:
-        """2,000 silent and 50 slowloris connections: the workspace still gets in, and the
-        server closes them all at its deadlines (10 s), counting them in faults.timeouts."""
+        """2,000 silent and 50 slowloris connections: the workspace still gets in while the
+        server holds as many as its cap (1,024) allows, and every one of them is closed by
+        a deadline (10 s) or evicted to make room, counted in faults.timeouts / evicted."""
         stack = contextlib.ExitStack()
         self.addCleanup(stack.close)
         limit = stack.enter_context(nofile_at_least(SILENT + SLOWLORIS + 512))
@@ -150,9 +152,8 @@ class IdleConnectionTests(ServerCase):
         threading.Thread(target=dribble, daemon=True).start()
 
         self.fresh_browser_talks(parent, port, within=DEADLINE / 2)
-        # It got in while they were all still held.
-        self.assertEqual(still_open(silent), silent_n)
-        self.assertEqual(still_open(slow), SLOWLORIS)
+        # It got in while the attack still held (about) as many connections as the cap.
+        self.assertGreater(still_open(silent) + still_open(slow), MAX_CONNECTIONS * 3 // 4)
 
         def all_cut() -> bool:
             return still_open(silent) + still_open(slow) == 0
@@ -164,8 +165,10 @@ class IdleConnectionTests(ServerCase):
             self.fail(f"{DEADLINE + SLACK:.0f}s after they opened, the server still holds "
                       f"{still_open(silent)} of {silent_n} silent and {still_open(slow)} of "
                       f"{SLOWLORIS} slowloris connections")
-        self.assertGreaterEqual(faults(port).get("timeouts", 0), silent_n + SLOWLORIS,
-                                "faults.timeouts in /status")
+        counts = faults(port)
+        self.assertGreaterEqual(counts.get("timeouts", 0) + counts.get("evicted", 0),
+                                silent_n + SLOWLORIS, f"faults in /status: {counts}")
+        self.assertGreater(counts.get("timeouts", 0), 0, counts)
         self.fresh_browser_talks(parent, port, within=10)
         self.assertAlive(parent)
 
@@ -306,4 +309,5 @@ class SlowReaderTests(ServerCase):
         self.assertGreaterEqual(faults(port).get("slowReaders", 0), 1,
                                 "faults.slowReaders in /status")
         self.assertAlive(parent)
+
 

@@ -138,15 +138,21 @@ class FastFramesMixin(writes.BatchedWrites):
         """Where this connection's faults are counted: its factory's ``faults``."""
         return self.factory.faults  # type: ignore[no-any-return]
 
+    _cut_off = False
+
     def connectionMade(self) -> None:
         super().connectionMade()  # type: ignore[misc]
         self.watch_backlog(MAX_BACKLOG)
 
     def backlog_exceeded(self, size: int) -> None:
-        if self.transport is not None and not self.transport.disconnecting:
-            self.faults.peer("slowReaders", "WebSocket peer {peer} is not reading ({n} bytes "
-                             "unread); disconnecting it", peer=self.transport.getPeer(),
-                             n=self.backlog.queued + size if self.backlog else size)
+        if self._cut_off:
+            self.faults.count("sendsDropped")
+            return
+        self._cut_off = True
+        if self.transport is not None:
+            self.faults.peer("slowReaders", "WebSocket peer {peer} is not reading (over {n} "
+                             "bytes unread); disconnecting it", peer=self.transport.getPeer(),
+                             n=MAX_BACKLOG)
             self.transport.abortConnection()
 
     def _fast_ok(self) -> bool:
@@ -210,9 +216,11 @@ class FastFramesMixin(writes.BatchedWrites):
     # Autobahn's own ways to the transport: what we batched goes first.
 
     def sendData(self, data: bytes, sync: bool = False, chopsize: int | None = None) -> None:
-        self.flush_writes()
-        super().sendData(data, sync, chopsize)  # type: ignore[misc]
+        # Autobahn's own frames (PONGs, closes) keep their place and count, like ours.
+        send = super().sendData  # type: ignore[misc]
+        self.write_direct(data, lambda d: send(d, sync, chopsize))
 
     def _closeConnection(self, abort: bool = False) -> None:
-        self.flush_writes()
+        if not abort:
+            self.flush_writes(force=True)
         super()._closeConnection(abort)  # type: ignore[misc]

@@ -156,7 +156,7 @@ class Socket:
 
     def _call(self, handler: Handler, *args: Any) -> Any:
         """Run an application handler: an exception is a contained bug, never I/O's problem."""
-        return self.namespace.server.faults.guard(f"handler {handler!r}", handler, *args)
+        return self.namespace.server.faults.guard(handler, handler, *args)
 
     def _send_ack(self, ack_id: int, result: Any) -> None:
         if result is None:
@@ -416,6 +416,11 @@ class _Client:
         elif ptype == DISCONNECT:
             if socket is not None:
                 socket._closed("client namespace disconnect")
+                if not self.sockets:
+                    # Leaving the last namespace ends the connection, as socket.io-client
+                    # does when its last socket disconnects; a peer toggling DISCONNECT
+                    # and CONNECT would otherwise fire connect/disconnect hooks at will.
+                    self.session.close("client namespace disconnect")
         else:
             self.server.faults.peer("protocolErrors", "socket.io client {sid}: unexpected "
                                     "packet type {t}, closing", sid=self.session.sid, t=ptype)
