@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from twisted.logger import Logger, LogLevel
 
 from entryhw.faults import Faults
+from entryhw.policy import is_hardware_client
 
 log = Logger()
 
@@ -82,6 +83,10 @@ class Bridge:
         self.browsers: dict[str, str | None] = {}
         self.hardware: dict[str, str | None] = {}
         self.matched: dict[str, str] = {}
+        # Rooms claimed while another hardware client held them: granted in order
+        # when the holder leaves (a copy back after a failover, before the host
+        # noticed its old connection was gone).
+        self.claims: dict[str, list[str]] = {}
         self.stats = Stats()
         self.parent_handlers: dict[str, Callable[[Any], None]] = {
             "addRoomId": self.add_room_id,
@@ -175,10 +180,17 @@ class Bridge:
 
     # -- host side: sockets ------------------------------------------------
 
-    def socket_connected(self, sid: str, query: dict[str, str]) -> None:
-        if query.get("childServer") == "true":
+    def socket_connected(self, sid: str, query: dict[str, str],
+                         headers: dict[str, str] | None = None) -> None:
+        """A socket joined; ``headers`` (lower-case names) tell a browser from a copy."""
+        headers = headers if headers is not None else {}
+        if is_hardware_client(query, headers):
             self.hardware[sid] = None
         else:
+            if query.get("childServer") == "true":
+                self.faults.peer("impostors", "socket {sid} claims to be a hardware client "
+                                 "but is a browser (origin {origin!r}); served as a browser",
+                                 sid=sid, origin=headers.get("origin"))
             room = room_id(query.get("roomId"))
             self.browsers[sid] = room
             self.out.join(sid, BROWSERS)
@@ -190,8 +202,10 @@ class Bridge:
     def socket_disconnected(self, sid: str) -> None:
         if sid in self.hardware:
             room = self.hardware.pop(sid)
+            self._withdraw(sid)
             if room is not None and self.matched.get(room) == sid:
                 del self.matched[room]
+                self._grant_waiting(room)
         elif sid in self.browsers:
             room = self.browsers.pop(sid)
         else:
@@ -205,8 +219,8 @@ class Bridge:
 
     def match_target(self, sid: str, value: Any) -> None:
         if sid not in self.hardware:
-            self.faults.throttled("matchTarget from {sid}, which is not a hardware client; "
-                                  "ignored", sid=sid)
+            self.faults.peer("roomClaimsRefused", "matchTarget from {sid}, which is not a "
+                             "hardware client; ignored", sid=sid)
             self.stats.rejected += 1
             return
         room = room_id(value)
@@ -215,11 +229,42 @@ class Bridge:
                                   "ignored", sid=sid, value=repr(value)[:80])
             self.stats.rejected += 1
             return
+        holder = self.matched.get(room)
+        if holder is not None and holder != sid:
+            self.faults.peer("roomClaimsRefused", "matchTarget from {sid}: the room is held by "
+                             "hardware client {holder}; granted if that one leaves",
+                             sid=sid, holder=holder)
+            self._withdraw(sid)
+            self.claims.setdefault(room, []).append(sid)
+            return
+        self._claim(sid, room)
+
+    def _claim(self, sid: str, room: str) -> None:
         old = self.hardware[sid]
-        if old is not None and self.matched.get(old) == sid:
+        if old is not None and old != room and self.matched.get(old) == sid:
             del self.matched[old]
+            self._grant_waiting(old)
+        self._withdraw(sid)
         self.hardware[sid] = room
         self.matched[room] = sid
+
+    def _withdraw(self, sid: str) -> None:
+        """Forget the claims ``sid`` is waiting with."""
+        for room, waiting in list(self.claims.items()):
+            if sid in waiting:
+                waiting.remove(sid)
+                if not waiting:
+                    del self.claims[room]
+
+    def _grant_waiting(self, room: str) -> None:
+        waiting = self.claims.pop(room, [])
+        if waiting:
+            sid = waiting.pop(0)
+            if waiting:
+                self.claims[room] = waiting
+            log.info("room released: granted to hardware client {sid}, which was waiting",
+                     sid=sid)
+            self._claim(sid, room)
 
     def message(self, sid: str, payload: Any) -> Any:
         """A ``message`` event on the host; returns the ack value."""
@@ -261,6 +306,7 @@ class Bridge:
     # -- status ------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
+        """Counts only: room ids are what a hijacker would need, so they never leave."""
         rooms = {r for r in self.browsers.values() if r is not None}
         rooms.update(self.matched)
         return {
@@ -268,8 +314,8 @@ class Bridge:
             "cloudMode": self.cloud_mode if self.mode is not None else None,
             "browsers": len(self.browsers),
             "hardwareClients": len(self.hardware),
-            "rooms": sorted(rooms),
-            "ownRoom": self.own_room,
+            "rooms": len(rooms),
+            "ownRoom": self.own_room is not None,
             "hostConnected": self.host_connected if self.mode == CLIENT else None,
             "messagesIn": self.stats.messages_in,
             "messagesOut": self.stats.messages_out,

@@ -33,6 +33,10 @@ KINDS = (
     "timeouts",  # a connection closed by a deadline
     "evicted",  # an idle connection closed to make room
     "tlsRefused",  # a TLS ClientHello on a port without certificates
+    "originsRefused",  # a request from a page the origin policy does not allow
+    "hostsRefused",  # a request whose Host is not ours (DNS rebinding)
+    "impostors",  # a browser claiming to be a hardware client (childServer=true)
+    "roomClaimsRefused",  # matchTarget for a room another hardware client holds
     "bugs",  # an exception of ours, contained
 )
 

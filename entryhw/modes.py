@@ -29,6 +29,7 @@ from entryhw.bridge import Bridge
 from entryhw.deferred_imports import loading
 from entryhw.faults import Faults
 from entryhw.listener import Listener
+from entryhw.policy import HostPolicy, RequestPolicy
 
 if TYPE_CHECKING:
     from twisted.web.server import Site
@@ -70,9 +71,11 @@ class Modes:
                  tls: Any = None, tls_only: bool = False, insecure_client: bool = False,
                  certs: str | None = None, secret_file: str | None = None,
                  rng: random.Random | None = None, faults: Faults | None = None,
-                 max_connections: int = 1024) -> None:
+                 max_connections: int = 1024, policy: RequestPolicy | None = None) -> None:
         self.reactor = reactor
         self.faults = faults if faults is not None else Faults()
+        self.policy = policy if policy is not None else RequestPolicy(
+            hosts=HostPolicy.build(interface))
         self.port_number = port
         self.interface = interface
         self._to_parent = to_parent
@@ -111,7 +114,7 @@ class Modes:
             root.putChild(b"socket.io", self.sio.resource())
             root.putChild(b"modules", ModulesResource(self.modules, self.forbidden, self.faults))
             root.putChild(b"status", StatusResource(self.status))
-            return make_site(root, self.faults, self.reactor)
+            return make_site(root, self.faults, self.reactor, self.policy)
 
     # -- Outputs for the bridge ----------------------------------------------
 
@@ -148,7 +151,7 @@ class Modes:
 
         @sio.on("connect")
         def connected(socket: Socket) -> None:
-            bridge.socket_connected(socket.sid, socket.handshake.query)
+            bridge.socket_connected(socket.sid, socket.handshake.query, socket.handshake.headers)
 
         @sio.on("disconnect")
         def disconnected(socket: Socket, reason: str) -> None:

@@ -20,6 +20,7 @@ from twisted.logger import Logger, LogLevel
 from entryhw import fdlimit, ipc
 from entryhw.faults import Faults
 from entryhw.modes import Modes
+from entryhw.policy import RequestPolicy
 from entryhw.watchdog import WatchdogService
 
 
@@ -39,6 +40,7 @@ class Settings:
     tls_only: bool = False
     insecure_client: bool = False
     reload_interval: float = 30.0
+    policy: RequestPolicy | None = None  # None: the defaults for ``interface``
 
 
 class StandaloneParent:
@@ -80,7 +82,7 @@ class EntryService(MultiService):
             self.log.debug("file descriptor limit raised from {a} to {b}", a=before,
                            b=self.fd_limit)
         self.modes = Modes(reactor=reactor, port=settings.port, interface=settings.interface,
-                           faults=self.faults,
+                           faults=self.faults, policy=settings.policy,
                            max_connections=fdlimit.connection_cap(self.fd_limit, reactor),
                            modules=settings.modules, crypto=settings.crypto, tls=settings.tls,
                            tls_only=settings.tls_only, insecure_client=settings.insecure_client,

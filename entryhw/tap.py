@@ -11,6 +11,7 @@ from twisted.python import usage
 
 from entryhw import __version__, ipc
 from entryhw.logs import LEVELS
+from entryhw.policy import HostPolicy, OriginPolicy, PolicyError, RequestPolicy
 from entryhw.service import EntryService, Settings
 
 
@@ -73,6 +74,9 @@ class Options(usage.Options):
     )
     optFlags = [
         ["version", None, "Print the version and exit."],
+        ["allow-any-origin", None,
+         "Serve pages from any origin, as the original did (not recommended: any web "
+         "page the pupil opens could then drive the hardware)."],
         ["tls-only", None, "Refuse plain HTTP on the port (by default TLS and plain share it)."],
         ["insecure-client", None,
          "In client mode, do not verify the host's certificate (the original's behaviour; "
@@ -104,6 +108,29 @@ class Options(usage.Options):
         ["log-format", None, "text", "Log line format on stderr.", _choice("text", "json")],
         ["log-level", None, "info", "Least severe level logged.", _choice(*LEVELS)],
     ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self["allow-origin"] = []
+        self["allow-host"] = []
+
+    def opt_allow_origin(self, origin: str) -> None:
+        self["allow-origin"].append(origin)
+
+    opt_allow_origin.__doc__ = (
+        "Also serve pages from ORIGIN (repeatable): an exact origin like "
+        "https://school.example, a pattern like https://*.example.org or http://lab.local:* "
+        "(any port), or null / file:// by name. Entry's own pages (https://playentry.org and "
+        "its subdomains) and localhost, 127.0.0.1 and [::1] on any port are always allowed; "
+        "requests without an Origin (Node, copies of the server) too.")
+
+    def opt_allow_host(self, name: str) -> None:
+        self["allow-host"].append(name)
+
+    opt_allow_host.__doc__ = (
+        "Also answer requests whose Host is NAME (repeatable). Loopback addresses, localhost, "
+        "hw.playentry.org, hardware.playentry.org and --interface always are; any other Host "
+        "is refused (a defence against DNS rebinding).")
 
     def opt_version(self) -> None:
         print(f"entryhw {__version__}")
@@ -137,6 +164,12 @@ class Options(usage.Options):
         try:
             self.channel = ipc.resolve_channel(self["ipc"], os.environ)
         except ipc.ChannelError as e:
+            raise usage.UsageError(str(e)) from None
+        try:
+            self.policy = RequestPolicy(
+                OriginPolicy.build(self["allow-origin"], bool(self["allow-any-origin"])),
+                HostPolicy.build(interface, self["allow-host"]))
+        except PolicyError as e:
             raise usage.UsageError(str(e)) from None
 
     def _load_tls(self) -> Any:
@@ -189,12 +222,16 @@ class Options(usage.Options):
             tls_only=bool(self["tls-only"]),
             insecure_client=bool(self["insecure-client"]),
             reload_interval=self["reload-interval"],
+            policy=self.policy,
         )
 
 
 def makeService(options: Options) -> EntryService:
     """Build the service (the twistd plugin entry point)."""
     service = EntryService(options.settings())
+    if options["allow-any-origin"]:
+        service.log.warn("--allow-any-origin: every web page can reach this server and drive "
+                         "the hardware (the original's behaviour)")
     if not options.loopback:
         service.log.warn(
             "listening on {interface}, which is not a loopback address: other machines "

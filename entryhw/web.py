@@ -15,6 +15,7 @@ from zope.interface import implementer
 
 from entryhw.faults import Faults
 from entryhw.limits import HANDSHAKE_TIMEOUT, IDLE_TIMEOUT, REQUEST_TIMEOUT
+from entryhw.policy import RequestPolicy
 
 HELLO = b"hello entry"
 
@@ -140,9 +141,22 @@ class GuardedChannel(HTTPChannel):
         self.transport.abortConnection()
 
 
+class Refused(Resource):
+    """403 for a request the policy refuses: no CORS header, nothing reflected."""
+
+    isLeaf = True
+
+    def render(self, request: Request) -> bytes:
+        request.setResponseCode(403)
+        request.setHeader(b"content-type", b"text/plain; charset=utf-8")
+        request.setHeader(b"cache-control", b"no-store")
+        return b"Forbidden\n"
+
+
 class QuietSite(Site):
     """A Site that writes no access log (long-polling would log every message), with
-    :class:`GuardedChannel` connections and bounded request bodies."""
+    :class:`GuardedChannel` connections, bounded request bodies and, with a
+    ``policy``, one gate for the origin and host of every request."""
 
     noisy = False
     protocol = GuardedChannel
@@ -151,17 +165,40 @@ class QuietSite(Site):
     max_body = 1_000_000 + 4096
 
     def __init__(self, resource: Resource, faults: Faults | None = None,
-                 reactor: Any = None) -> None:
+                 reactor: Any = None, policy: RequestPolicy | None = None) -> None:
         super().__init__(resource, timeout=IDLE_TIMEOUT, reactor=reactor)
         self.faults = faults if faults is not None else Faults()
+        self.policy = policy
+        self._refused = Refused()
+
+    def getResourceFor(self, request: Request) -> Resource:
+        if self.policy is not None:
+            refusal = self.policy.check(request.path, _header(request, b"host"),
+                                        _header(request, b"origin"),
+                                        _header(request, b"sec-fetch-mode"))
+            if refusal is not None:
+                self.faults.peer(refusal.kind, "refused a request from {peer}: {reason}",
+                                 key=refusal.key, peer=_peer(request), reason=refusal.reason)
+                return self._refused
+        return super().getResourceFor(request)
 
     def log(self, request: Request) -> None:
         pass
 
 
+def _header(request: Request, name: bytes) -> str | None:
+    value = request.getHeader(name)
+    return value.decode("latin-1") if value is not None else None
+
+
+def _peer(request: Request) -> str:
+    peer = request.getClientAddress()
+    return str(getattr(peer, "host", peer))
+
+
 def make_site(root: Resource | None = None, faults: Faults | None = None,
-              reactor: Any = None) -> QuietSite:
+              reactor: Any = None, policy: RequestPolicy | None = None) -> QuietSite:
     """The Site for the resource tree (``Root`` when none is given)."""
-    site = QuietSite(root if root is not None else Root(), faults, reactor)
+    site = QuietSite(root if root is not None else Root(), faults, reactor, policy)
     site.displayTracebacks = False
     return site

@@ -153,6 +153,56 @@ class HostCloudModeTests(SynchronousTestCase):
         self.assertEqual(self.out.take(), [("parent", "data", {"data": "8"})])
 
 
+class HardwareClientPolicyTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.bridge, self.out = host()
+        self.bridge.socket_connected("b-a", {"roomId": "A"})
+        self.bridge.socket_connected("hw-1", {"childServer": "true"})
+        self.bridge.match_target("hw-1", "A")
+        self.out.take()
+
+    def test_a_page_claiming_child_server_is_a_browser(self) -> None:
+        for sid, headers in (("page", {"origin": "https://evil.example"}),
+                             ("img", {"sec-fetch-mode": "no-cors", "sec-fetch-dest": "image"})):
+            self.bridge.socket_connected(sid, {"childServer": "true", "roomId": "P"}, headers)
+            self.assertIn(sid, self.bridge.browsers)
+            self.assertNotIn(sid, self.bridge.hardware)
+            self.bridge.match_target(sid, "A")  # cannot take the victim's room either
+        self.assertEqual(self.bridge.matched, {"A": "hw-1"})
+        self.assertEqual(self.bridge.faults.counts()["impostors"], 2)
+
+    def test_a_held_room_cannot_be_claimed_until_its_holder_leaves(self) -> None:
+        self.bridge.socket_connected("hw-2", {"childServer": "true"})
+        self.bridge.match_target("hw-2", {"roomId": "A"})
+        self.assertEqual(self.bridge.matched, {"A": "hw-1"})
+        self.assertEqual(self.bridge.faults.counts()["roomClaimsRefused"], 1)
+        self.out.take()
+        self.bridge.message("b-a", {"data": "x"})  # still to the holder, never to hw-2
+        self.assertEqual(self.out.take(), [("socket", "hw-1", "message", {"data": "x"})])
+        # The holder leaves (a copy back after a failover, say): the waiting claim is granted.
+        self.bridge.socket_disconnected("hw-1")
+        self.assertEqual(self.bridge.matched, {"A": "hw-2"})
+        self.bridge.message("b-a", {"data": "y"})
+        self.assertIn(("socket", "hw-2", "message", {"data": "y"}), self.out.take())
+
+    def test_a_waiting_claim_is_dropped_when_its_claimant_leaves_or_moves(self) -> None:
+        for sid in ("hw-2", "hw-3"):
+            self.bridge.socket_connected(sid, {"childServer": "true"})
+            self.bridge.match_target(sid, "A")
+        self.bridge.socket_disconnected("hw-2")
+        self.bridge.match_target("hw-3", "B")  # gives up on A
+        self.bridge.socket_disconnected("hw-1")
+        self.assertEqual(self.bridge.matched, {"B": "hw-3"})
+        self.assertEqual(self.bridge.claims, {})
+
+    def test_status_has_counts_only(self) -> None:
+        self.bridge.from_parent("addRoomId", "own")
+        status = self.bridge.status()
+        self.assertEqual((status["rooms"], status["ownRoom"]), (1, True))
+        self.assertNotIn("A", repr(status))
+        self.assertNotIn("own", repr(status.values()))
+
+
 class ClientModeTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.out = Recorder()

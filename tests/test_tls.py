@@ -230,7 +230,7 @@ class BrowserTests(TLSCase):
             self.assertEqual(clients.transport(name), "websocket", name)
             self.assertPairTalks(parent, clients, name, f"tag-{name}")
         info = self.status(port, certs)
-        self.assertEqual((info["browsers"], info["rooms"]), (5, ["room"]))
+        self.assertEqual((info["browsers"], info["rooms"]), (5, 1))
         self.assertEqual(info["tls"]["plainHttp"], True)
         self.assertEqual(info["tls"]["subject"], f"CN={SNI}")
         self.assertKeyNotIn(parent.log_text(), certs)

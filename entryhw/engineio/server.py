@@ -115,6 +115,9 @@ class EngineServer:
             utf8validateIncoming=False,
             openHandshakeTimeout=10,
             closeHandshakeTimeout=2,
+            # Origins are decided by allow_origin (and, in the bridge, by the site's gate)
+            # for WebSocket and polling alike; Autobahn's own check would be a second policy.
+            allowNullOrigin=True,
         )
         factory.noisy = False
         self._websocket = WebSocketResource(factory)
@@ -326,7 +329,7 @@ class EngineWebSocket(FastFramesMixin, WebSocketServerProtocol):
                 self.refused = True
             return None
         self._query = {k: v[0] for k, v in params.items() if v}
-        self._headers = dict(request.headers)
+        self._headers = {name.lower(): value for name, value in request.headers.items()}
         self._b64 = bool(params.get("b64", [""])[0])
         return None
 
