@@ -68,7 +68,10 @@ class Options(usage.Options):
         "nested past 128 levels, silent or slow connections (10 s to the first byte and "
         "to a complete request head), and browsers leaving over 1 MiB unread are cut off "
         "with one log line a minute per kind; the soft file-descriptor limit is raised to "
-        "the hard one. "
+        "the hard one. Only Entry's pages (https://playentry.org and its subdomains), local "
+        "pages (localhost, 127.0.0.1, [::1]) and clients without an Origin are served, and "
+        "only under a loopback, localhost or Entry Host name (see --allow-origin, "
+        "--allow-host); a page can never pose as a copy of the server. "
         "entryhw-server leaves Autobahn's native helpers off unless AUTOBAHN_USE_NVX=1 is "
         "set (they cost start-up time and the message path does not use them)."
     )
