@@ -140,6 +140,12 @@ class Bridge:
         self.own_room = room
         if self.mode == CLIENT and self.host_connected:
             self.out.emit_to_host("matchTarget", room)
+        holder = self.matched.pop(room, None)
+        if holder is not None:
+            # The parent names its own pupil's room: no copy may keep serving it.
+            self.faults.peer("roomClaimsRefused", "addRoomId: hardware client {sid} held this "
+                             "host's own room; revoked", sid=holder)
+            self.hardware[holder] = None
 
     def send(self, value: Any) -> None:
         """Parent ``send``: ``{data: value}`` to our browser(s), wherever they are."""
@@ -228,6 +234,10 @@ class Bridge:
             self.faults.throttled("matchTarget from {sid} with no usable roomId ({value}); "
                                   "ignored", sid=sid, value=repr(value)[:80])
             self.stats.rejected += 1
+            return
+        if room == self.own_room and self.mode == HOST:
+            self.faults.peer("roomClaimsRefused", "matchTarget from {sid}: the room is this "
+                             "host's own pupil's; refused", sid=sid)
             return
         holder = self.matched.get(room)
         if holder is not None and holder != sid:

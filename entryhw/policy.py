@@ -196,6 +196,10 @@ def is_hardware_client(query: dict[str, str], headers: dict[str, str]) -> bool:
         name in headers for name in BROWSER_HEADERS)
 
 
+#: What the gate passes for a header sent more than once (never a valid value).
+REPEATED = "\x00repeated"
+
+
 @dataclass(frozen=True)
 class Refusal:
     """Why a request is refused: the fault counter, a log key, and one line for the log."""
@@ -221,6 +225,10 @@ class RequestPolicy:
         is never the business of an ``<img>``, a frame or a form: a browser
         request marked ``no-cors`` or ``navigate`` is refused there.
         """
+        for name, value in (("Host", host), ("Origin", origin)):
+            if value == REPEATED:  # which copy would the rest of the stack read?
+                return Refusal("hostsRefused" if name == "Host" else "originsRefused",
+                               (name, "repeated"), f"{name} sent more than once")
         if not self.hosts.allows(host):
             shown = (host or "")[:100]
             return Refusal("hostsRefused", ("host", shown),

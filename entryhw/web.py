@@ -15,7 +15,7 @@ from zope.interface import implementer
 
 from entryhw.faults import Faults
 from entryhw.limits import HANDSHAKE_TIMEOUT, IDLE_TIMEOUT, REQUEST_TIMEOUT
-from entryhw.policy import RequestPolicy
+from entryhw.policy import REPEATED, RequestPolicy
 
 HELLO = b"hello entry"
 
@@ -187,8 +187,14 @@ class QuietSite(Site):
 
 
 def _header(request: Request, name: bytes) -> str | None:
-    value = request.getHeader(name)
-    return value.decode("latin-1") if value is not None else None
+    """The header's one value; a repeated Origin or Host is refused by the gate, so
+    that nothing downstream can read a different copy than the one checked."""
+    values = request.requestHeaders.getRawHeaders(name)
+    if not values:
+        return None
+    if len(values) > 1:
+        return REPEATED
+    return values[0].decode("latin-1")
 
 
 def _peer(request: Request) -> str:

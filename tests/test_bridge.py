@@ -195,6 +195,27 @@ class HardwareClientPolicyTests(SynchronousTestCase):
         self.assertEqual(self.bridge.matched, {"B": "hw-3"})
         self.assertEqual(self.bridge.claims, {})
 
+    def test_the_hosts_own_room_cannot_be_claimed(self) -> None:
+        self.bridge.from_parent("addRoomId", "own")
+        self.bridge.socket_connected("b-own", {"roomId": "own"})
+        self.bridge.socket_connected("hw-2", {"childServer": "true"})
+        self.bridge.match_target("hw-2", "own")
+        self.assertNotIn("own", self.bridge.matched)
+        self.assertEqual(self.bridge.faults.counts()["roomClaimsRefused"], 1)
+        self.out.take()
+        self.bridge.message("b-own", {"data": "secret"})
+        self.assertEqual(self.out.take(), [("parent", "data", {"data": "secret"})])
+
+    def test_naming_the_own_room_revokes_a_copys_claim_on_it(self) -> None:
+        self.bridge.socket_connected("b-n", {"roomId": "N"})
+        self.bridge.socket_connected("hw-2", {"childServer": "true"})
+        self.bridge.match_target("hw-2", "N")
+        self.bridge.from_parent("addRoomId", "N")
+        self.assertNotIn("N", self.bridge.matched)
+        self.out.take()
+        self.bridge.message("b-n", {"data": "mine"})
+        self.assertEqual(self.out.take(), [("parent", "data", {"data": "mine"})])
+
     def test_status_has_counts_only(self) -> None:
         self.bridge.from_parent("addRoomId", "own")
         status = self.bridge.status()

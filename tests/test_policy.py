@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from entryhw.policy import HostPolicy, OriginPolicy, PolicyError, is_hardware_client
+from entryhw.policy import (
+    REPEATED,
+    HostPolicy,
+    OriginPolicy,
+    PolicyError,
+    RequestPolicy,
+    is_hardware_client,
+)
 
 
 class OriginPolicyTests(SynchronousTestCase):
@@ -85,3 +92,33 @@ class HardwareClientTests(SynchronousTestCase):
                                             {"sec-fetch-mode": "no-cors"}))
         self.assertFalse(is_hardware_client({"childServer": "1"}, {}))
         self.assertFalse(is_hardware_client({}, {}))
+
+
+class RequestPolicyTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.policy = RequestPolicy()
+
+    def test_the_host_is_checked_first_then_the_origin(self) -> None:
+        check = self.policy.check
+        self.assertIsNone(check(b"/socket.io/", "127.0.0.1:23518", "https://playentry.org", None))
+        self.assertIsNone(check(b"/status", "localhost", None, None))
+        refusal = check(b"/", "evil.example", "https://evil.example", None)
+        self.assertEqual(refusal.kind, "hostsRefused")
+        refusal = check(b"/", "127.0.0.1", "https://evil.example", None)
+        self.assertEqual((refusal.kind, refusal.key), ("originsRefused",
+                                                       ("origin", "https://evil.example")))
+
+    def test_a_repeated_origin_or_host_is_refused(self) -> None:
+        # The engine would echo one copy while the gate checked another.
+        self.assertEqual(self.policy.check(b"/", REPEATED, None, None).kind, "hostsRefused")
+        self.assertEqual(self.policy.check(b"/", "127.0.0.1", REPEATED, None).kind,
+                         "originsRefused")
+
+    def test_no_cors_and_navigations_never_reach_engine_io(self) -> None:
+        for mode in ("no-cors", "navigate", "nested-navigate"):
+            self.assertIsNotNone(self.policy.check(b"/socket.io/", "127.0.0.1", None, mode))
+            self.assertIsNone(self.policy.check(b"/modules/x", "127.0.0.1", None, mode))
+        self.assertIsNone(self.policy.check(b"/socket.io/", "127.0.0.1",
+                                            "https://playentry.org", "cors"))
+        self.assertIsNone(self.policy.check(b"/socket.io/", "127.0.0.1",
+                                            "https://playentry.org", "websocket"))
