@@ -5,8 +5,20 @@
 // Every Entry name (playentry.org, hw.playentry.org, hardware.playentry.org) resolves to
 // 127.0.0.1, any other name to nothing; the page itself comes from page.route, so nothing
 // leaves the machine.
+// Optional config keys (tests/test_policy_peers.py), for a page that is not Entry's:
+//   "origin": "https://evil.example"   serve the same page from this origin instead
+//   "rebind": true                     the origin's host name resolves to 127.0.0.1 too (DNS
+//                                      rebinding) and only the page's own files come from
+//                                      page.route: every other request of the origin goes
+//                                      to the network, i.e. to whatever listens there
+//   "lnaChecks": false                 without Chromium's Local Network Access checks (which
+//                                      stop a non-secure public page reaching 127.0.0.1 at
+//                                      all), as in browsers that have none
 // stdin, one JSON command a line:
 //   {"op":"send","message":{...}}  the page's _sendSocketMessage(message): emit 'message'
+//   {"op":"eval","id","js"}        evaluate the expression js in the page (a promise is
+//                                  awaited); reports {"ev":"eval","id","value"} or
+//                                  {"ev":"eval","id","error"}
 //   {"op":"exit"}                  (end of input does the same)
 // stdout, one JSON line each:
 //   {"ev":"launched","version"}  {"ev":"loaded","ms"}  then the page's own reports, with
@@ -27,6 +39,15 @@ const SIO_BUNDLE = path.join(__dirname, 'node_modules', 'socket.io-client-v2', '
 const ORIGIN = 'https://playentry.org';
 const ENTRY_NAMES = ['hw.playentry.org', 'hardware.playentry.org', 'playentry.org'];
 
+// Entry's names (and extraNames) resolve to 127.0.0.1, every other name to nothing.
+function resolverRules(extraNames = []) {
+  return '--host-resolver-rules=' + [
+    ...[...ENTRY_NAMES, ...extraNames].map((name) => `MAP ${name} 127.0.0.1`),
+    'MAP * ~NOTFOUND',
+    'EXCLUDE 127.0.0.1',
+  ].join(', ');
+}
+
 // The flags of the machine notes (playwright adds --headless, --no-sandbox and a fresh
 // temporary --user-data-dir of its own; it refuses one in args).
 const FLAGS = [
@@ -38,36 +59,41 @@ const FLAGS = [
   '--disable-background-networking',
   '--disable-component-update',
   '--disable-sync',
-  '--host-resolver-rules=' + [
-    ...ENTRY_NAMES.map((name) => `MAP ${name} 127.0.0.1`),
-    'MAP * ~NOTFOUND',
-    'EXCLUDE 127.0.0.1',
-  ].join(', '),
+  resolverRules(),
 ];
 
 const out = (obj) => process.stdout.write(JSON.stringify(obj) + '\n');
 
-async function launchChromium(extraArgs = []) {
+// extraNames: more host names that resolve to 127.0.0.1 (for a rebinding page).
+async function launchChromium(extraArgs = [], extraNames = []) {
   if (!fs.existsSync(CHROMIUM)) {
     throw new Error(`${CHROMIUM} is missing: apt-get install chromium`);
   }
   const { chromium } = require('playwright-core');
+  const flags = extraNames.length
+    ? FLAGS.map((flag) => (flag.startsWith('--host-resolver-rules=') ? resolverRules(extraNames)
+      : flag))
+    : FLAGS;
   return chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
-    args: [...FLAGS, ...extraArgs],
+    args: [...flags, ...extraArgs],
     timeout: 30000,
     handleSIGINT: false,
     handleSIGTERM: false,
   });
 }
 
-// A new context whose https://playentry.org/* is answered from tests/js/entry_page/.
-async function entryContext(browser) {
+// A new context whose https://playentry.org/* (or origin/*) is answered from
+// tests/js/entry_page/; with rebind, only the page's own files are, the rest goes out.
+async function entryContext(browser, origin = ORIGIN, rebind = false) {
   // A real user allows the loopback connection when Chromium asks; headless has nobody to ask.
   const context = await browser.newContext({ permissions: ['local-network-access'] });
-  await context.route(`${ORIGIN}/**`, (route) => {
+  await context.route(`${origin}/**`, (route) => {
     const url = new URL(route.request().url());
+    if (rebind && !['/', '/index.html', '/hw.js', '/lib/socket.io.js'].includes(url.pathname)) {
+      return route.continue();
+    }
     const file = url.pathname === '/lib/socket.io.js' ? SIO_BUNDLE
       : path.join(PAGE_DIR, url.pathname === '/' ? 'index.html' : path.normalize(url.pathname));
     if (!file.startsWith(PAGE_DIR + path.sep) && file !== SIO_BUNDLE) {
@@ -84,6 +110,10 @@ async function entryContext(browser) {
 async function main() {
   const config = JSON.parse(process.argv[2] || '{}');
   if (!Number.isInteger(config.port)) throw new Error('config needs an integer "port"');
+  const origin = config.origin || ORIGIN;
+  const rebind = Boolean(config.rebind);
+  const extraArgs = config.lnaChecks === false
+    ? ['--disable-features=LocalNetworkAccessChecks'] : [];
   const deadlineMs = config.deadlineMs || 60000;
   let browser = null;
   let closing = null;
@@ -128,6 +158,12 @@ async function main() {
     try {
       if (cmd.op === 'send') {
         await page.evaluate((message) => window.entryHw.send(message), cmd.message);
+      } else if (cmd.op === 'eval') {
+        try {
+          out({ ev: 'eval', id: cmd.id, value: await page.evaluate(cmd.js) });
+        } catch (e) {
+          out({ ev: 'eval', id: cmd.id, error: String(e && e.message) });
+        }
       } else {
         out({ ev: 'error', message: 'unknown op ' + cmd.op });
       }
@@ -138,10 +174,10 @@ async function main() {
   lines.on('close', () => shutdown(0));
 
   try {
-    browser = await launchChromium();
+    browser = await launchChromium(extraArgs, rebind ? [new URL(origin).hostname] : []);
     out({ ev: 'launched', version: browser.version() });
     if (closing) return;
-    const context = await entryContext(browser);
+    const context = await entryContext(browser, origin, rebind);
     const page = await context.newPage();
     await page.exposeFunction('entryReport', (line) => out(line));
     page.on('console', (msg) => out({ ev: 'console', type: msg.type(), text: msg.text() }));
@@ -149,7 +185,7 @@ async function main() {
     const query = new URLSearchParams({ port: String(config.port) });
     if (config.roomId) query.set('roomId', config.roomId);
     const t0 = Date.now();
-    await page.goto(`${ORIGIN}/?${query}`, { waitUntil: 'load', timeout: 30000 });
+    await page.goto(`${origin}/?${query}`, { waitUntil: 'load', timeout: 30000 });
     out({ ev: 'loaded', ms: Date.now() - t0 });
     ready(page);
   } catch (e) {
