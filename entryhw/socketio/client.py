@@ -52,6 +52,9 @@ __all__ = [
     "engineio_url",
 ]
 
+#: Seconds a closing connection waits for the server's close reply before it is dropped.
+CLOSE_WAIT = 1.0
+
 # Client states.  CONNECTING covers everything from the TCP connect to the namespace CONNECT
 # reply; WAITING is the pause before a reconnection attempt.
 CLOSED, CONNECTING, CONNECTED, WAITING = "closed", "connecting", "connected", "waiting"
@@ -316,7 +319,13 @@ class _EngineIOProtocol(FastFramesMixin, WebSocketClientProtocol):
         self.factory.client._live.add(self)
         super().connectionMade()
 
+    #: Our own wait for the server's close reply (a reactor call we can cancel: Autobahn's
+    #: batched timers leave their bucket scheduled after a cancel).
+    close_timer: Any = None
+
     def connectionLost(self, reason: Failure = connectionDone) -> None:
+        if self.close_timer is not None and self.close_timer.active():
+            self.close_timer.cancel()
         try:
             super().connectionLost(reason)
         finally:
@@ -548,7 +557,7 @@ class SocketIOClient:
                            reactor=self._reactor)
         # Our own timer bounds the whole handshake; closing should not linger either.
         # onMessage decodes text frames itself, which validates UTF-8 anyway.
-        factory.setProtocolOptions(openHandshakeTimeout=0, closeHandshakeTimeout=1.0,
+        factory.setProtocolOptions(openHandshakeTimeout=0, closeHandshakeTimeout=0,
                                    utf8validateIncoming=False)
         self._connect_timer = self._reactor.callLater(
             self._connect_timeout, self._on_connect_timeout, attempt)
@@ -868,6 +877,7 @@ class SocketIOClient:
         if proto is not None:
             if graceful and proto.state == WebSocketProtocol.STATE_OPEN:
                 proto.sendClose(1000)
+                proto.close_timer = self._reactor.callLater(CLOSE_WAIT, _abort, proto)
             else:
                 _abort(proto)
 
