@@ -77,8 +77,8 @@ class App(Lines):
         self.port = port if port is not None else free_port()
         argv = [sys.executable, str(script)]
         argv += ["--port", str(self.port), *extra] if script == APP else [str(self.port)]
-        # The repository's entryhw, not an installed copy, whatever the script's directory.
-        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        # The installed entryhw (src/ layout): the tree itself is not importable.
+        env = dict(os.environ)
         super().__init__(Proc(argv, cleanup=test.addCleanup, stdin=False, env=env))
         self.script = script
         self.url = f"http://{LOOPBACK}:{self.port}"
