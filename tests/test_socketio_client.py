@@ -22,10 +22,10 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SkipTest, TestCase
 
+from entryhw.backoff import Backoff
 from entryhw.engineio import packets as eio
 from entryhw.socketio.client import (
     AckRegistry,
-    Backoff,
     ConnectError,
     Heartbeat,
     SocketIOClient,

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import math
-import random
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
@@ -37,6 +36,7 @@ from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 
+from entryhw.backoff import Backoff
 from entryhw.engineio import packets as eio
 from entryhw.engineio._autobahn import WebSocketClientFactory, WebSocketClientProtocol
 from entryhw.engineio.frames import INVALID_UTF8, FastFramesMixin
@@ -45,7 +45,6 @@ from entryhw.socketio import packets as sio
 
 __all__ = [
     "AckRegistry",
-    "Backoff",
     "ConnectError",
     "Heartbeat",
     "SocketIOClient",
@@ -73,39 +72,6 @@ class ConnectError(Exception):
 
 
 # --------------------------------------------------------------------------- sans-I/O parts
-
-
-class Backoff:
-    """Reconnection delays: backo2 as socket.io-client ships it (``lib/contrib/backo2.ts``).
-
-    ``duration()`` is ``min * factor**attempts`` (attempts counted from 0 and incremented),
-    moved by up to ``jitter`` of itself, the sign and size drawn from one random number, then
-    capped at ``max`` and truncated to whole milliseconds (``| 0``).  Times are in seconds.
-    """
-
-    def __init__(self, min_delay: float, max_delay: float, *, factor: float = 2.0,
-                 jitter: float = 0.5, rand: Callable[[], float] = random.random) -> None:
-        self.min_ms = min_delay * 1000
-        self.max_ms = max_delay * 1000
-        self.factor = factor
-        # backo2: "opts.jitter > 0 && opts.jitter <= 1 ? opts.jitter : 0"
-        self.jitter = jitter if 0 < jitter <= 1 else 0.0
-        self.attempts = 0
-        self._rand = rand
-
-    def duration(self) -> float:
-        # Past 2**64 times the minimum every delay is capped anyway; the bound keeps the
-        # float power from overflowing.
-        ms = self.min_ms * self.factor ** min(self.attempts, 64)
-        self.attempts += 1
-        if self.jitter:
-            rand = self._rand()
-            deviation = math.floor(rand * self.jitter * ms)
-            ms = ms - deviation if math.floor(rand * 10) & 1 == 0 else ms + deviation
-        return int(min(ms, self.max_ms)) / 1000
-
-    def reset(self) -> None:
-        self.attempts = 0
 
 
 class AckRegistry:
