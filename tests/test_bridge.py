@@ -30,6 +30,9 @@ class Recorder:
     def emit_to_host(self, event: str, payload: Any) -> None:
         self.calls.append(("host", event, payload))
 
+    def open(self) -> None:
+        self.calls.append(("open",))
+
     def take(self) -> list[tuple[Any, ...]]:
         calls, self.calls = self.calls, []
         return calls
@@ -91,6 +94,9 @@ class HostSingleModeTests(SynchronousTestCase):
     def test_unknown_parent_key_is_not_ours(self) -> None:
         bridge, out = host()
         self.assertFalse(bridge.from_parent("frobnicate", 1))
+        self.assertEqual(bridge.faults.counts().get("ipcRejected"), 1)
+        self.assertTrue(bridge.from_parent("open", None))
+        self.assertEqual(out.take(), [("open",)])
         self.assertTrue(bridge.from_parent("connectHardwareSuccess", "arduino"))
         self.assertTrue(bridge.from_parent("connectHardwareFailed", None))
         self.assertEqual((bridge.stats.hardware_connected, bridge.stats.hardware_failed), (1, 1))

@@ -77,8 +77,11 @@ class FaultsTests(SynchronousTestCase):
 
 
 class _Proto(writes.BatchedWrites):
+    """Its batches leave when the test ends the turn (``clock.advance(0)``)."""
+
     def __init__(self, transport: Any) -> None:
         self.transport = transport
+        self.clock = Clock()
         self.refused: list[int] = []
 
     def backlog_exceeded(self, size: int) -> None:
@@ -104,6 +107,7 @@ class BacklogTests(SynchronousTestCase):
     def test_while_the_transport_is_full_writes_wait_and_are_counted_exactly(self) -> None:
         self.assertIs(self.producer, self.proto.backlog)
         self.proto.write_batched(b"x" * 60)
+        self.proto.clock.advance(0)
         self.producer.pauseProducing()  # what Twisted does when its buffer fills,
         self.proto.write_batched(b"y" * 60)
         self.producer.pauseProducing()  # and again on every write while it is full
@@ -113,6 +117,7 @@ class BacklogTests(SynchronousTestCase):
         self.proto.write_batched(b"w" * 20)  # 110 > 100 held
         self.assertEqual(self.proto.refused, [20])
         self.producer.resumeProducing()  # drained: what waited goes, in order
+        self.proto.clock.advance(0)
         self.assertEqual(self.transport.value(), b"x" * 60 + b"y" * 60 + b"z" * 30)
         self.assertEqual(self.proto.backlog.size, 0)
 
@@ -122,6 +127,7 @@ class BacklogTests(SynchronousTestCase):
             self.producer.pauseProducing()
             self.proto.write_batched(b"m" * 40)
             self.producer.resumeProducing()
+            self.proto.clock.advance(0)
         self.assertEqual(self.proto.refused, [])
 
     def test_another_layers_writes_keep_their_place_and_count(self) -> None:
@@ -132,6 +138,7 @@ class BacklogTests(SynchronousTestCase):
         self.proto.write_direct(b"P" * 30, self.transport.write)  # 110 > 100: the peer is cut
         self.assertEqual(self.proto.refused, [30])
         self.producer.resumeProducing()
+        self.proto.clock.advance(0)
         self.assertEqual(self.transport.value(), b"a" * 40 + b"PONG" * 10)
 
     def test_it_takes_the_place_of_a_producer_already_registered(self) -> None:

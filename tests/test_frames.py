@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
+from entryhw import fastpath
 from entryhw.engineio.frames import (
     FAST_MAX,
     build_frame,
@@ -163,3 +166,41 @@ def _autobahn_source(cls: type) -> str:
     import inspect
 
     return "".join(inspect.getsource(c) for c in cls.__mro__ if c.__module__.startswith("autobahn"))
+
+
+class FastPathCheckTests(SynchronousTestCase):
+    """The self-test that decides, once per process, whether Autobahn's internals are used."""
+
+    def test_the_installed_autobahn_passes(self) -> None:
+        from entryhw.fastpath import frames
+
+        if not fastpath.ENABLED:
+            raise SkipTest("ENTRYHW_FASTPATH=0")
+        self.assertIsNone(frames.self_test())
+        self.assertIsNone(frames._why_not())
+
+    def test_a_missing_internal_turns_it_off_with_the_reason(self) -> None:
+        from entryhw.fastpath import frames
+
+        self.patch(fastpath, "ENABLED", True)
+        self.patch(frames, "METHODS", (*frames.METHODS, "_noSuchMethod"))
+        self.assertEqual(frames._why_not(), "Autobahn has no _noSuchMethod")
+
+    def test_an_untested_version_turns_it_off(self) -> None:
+        from entryhw.fastpath import frames
+
+        self.patch(fastpath, "ENABLED", True)
+        self.patch(fastpath, "TESTED", {**fastpath.TESTED, "autobahn": ((1, 0), (2, 0))})
+        self.assertIn("outside the tested 1.0-2.0", frames._why_not())
+
+    def test_switched_off_the_protocols_use_autobahns_public_path(self) -> None:
+        probe = ("from entryhw.engineio.server import EngineWebSocket\n"
+                 "from entryhw.engineio.websocket import GuardedWebSocket\n"
+                 "from entryhw.fastpath.frames import FastFrames\n"
+                 "print(issubclass(EngineWebSocket, FastFrames), "
+                 "issubclass(EngineWebSocket, GuardedWebSocket))\n")
+        for value, expected in (("0", "False True"), ("1", "True True")):
+            out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                                 timeout=60, check=True,
+                                 env={**os.environ, "ENTRYHW_FASTPATH": value})
+            self.assertEqual(out.stdout.strip(), expected, out.stderr)

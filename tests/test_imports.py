@@ -13,7 +13,7 @@ from unittest import SkipTest
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from entryhw.deferred_imports import MODULES, defer, is_deferred, loading
+from entryhw.fastpath.imports import MODULES, defer, is_deferred, loading
 
 
 class DeferTests(SynchronousTestCase):
@@ -103,9 +103,9 @@ def loaded():
     return [m for m in WATCH if m in sys.modules]
 import entryhw.cli
 from twisted.internet import reactor
-from entryhw.deferred_imports import MODULES, is_deferred
+from entryhw.fastpath.imports import MODULES, is_deferred
 first = loaded()
-import entryhw.modes, entryhw.web, entryhw.socketio.server  # what the first connection needs
+import entryhw.election, entryhw.web, entryhw.socketio.server  # what the first connection needs
 print(json.dumps({"eager": [m for m in MODULES if not is_deferred(m)], "first": first,
                   "serving": loaded()}))
 """
@@ -123,7 +123,7 @@ class StartupTests(SynchronousTestCase):
         seen = self.probe()
         self.assertTrue(MODULES)
         self.assertEqual(seen["eager"], [])
-        # Binding the port needs the reactor only; the web stack comes after (modes.py).
+        # Binding the port needs the reactor only; the web stack comes after (hostsite.py).
         self.assertEqual(seen["first"], ["twisted.internet.tcp"])
         # TLS verification and Autobahn's cffi parser are not needed even to serve.
         self.assertEqual(seen["serving"], ["twisted.internet.tcp", "twisted.web.server",

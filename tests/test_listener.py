@@ -122,6 +122,26 @@ class ListenerTests(SynchronousTestCase):
         self.assertEqual(listener.faults.counts()["timeouts"], 1)
         listener.close_all()
 
+    def test_close_all_fires_once_every_connection_is_closed(self) -> None:
+        listener = Listener(self.make_site, clock=self.clock)
+        listener.listening(_Port())
+        quick, stuck = _Closing(), _Closing()
+        for t in (quick, stuck):
+            t.protocol = listener.buildProtocol(ADDR)
+            t.protocol.makeConnection(t)
+        fired: list[int] = []
+        listener.close_all().addCallback(fired.append)
+        self.assertEqual(fired, [])
+        quick.connected = False
+        quick.protocol.connectionLost(None)
+        self.clock.advance(0.1)
+        self.assertEqual(fired, [])  # the other one has not closed yet
+        self.assertFalse(stuck.aborted)
+        self.clock.advance(CLOSE_TIMEOUT)
+        self.assertTrue(stuck.aborted)
+        self.assertFalse(quick.aborted)
+        self.assertEqual(fired, [2])
+
 
 class _Port:
     connected = True

@@ -1,4 +1,5 @@
-"""Batched writes: sent once per read per protocol, in order; the reactor keeps the rest."""
+"""Batched writes: sent once per reactor turn per protocol, in order; the reactor keeps
+the rest. The flush is timed by an injected clock: advancing it by 0 ends the turn."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ import socket
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 from twisted.internet.protocol import Protocol
-from twisted.trial.unittest import SynchronousTestCase, TestCase
+from twisted.internet.task import Clock
+from twisted.trial.unittest import SkipTest, SynchronousTestCase, TestCase
 
-from entryhw import writes
+from entryhw import fastpath, writes
 
 
 class _Transport:
@@ -45,64 +47,91 @@ class _TLSLike:
 
 
 class _Proto(writes.BatchedWrites):
-    def __init__(self, transport: object) -> None:
+    def __init__(self, transport: object, clock: Clock | None = None) -> None:
         self.transport = transport
+        self.clock = clock
+
+
+def needs_push() -> None:
+    if not fastpath.ENABLED:
+        raise SkipTest("ENTRYHW_FASTPATH=0: nothing is pushed, the reactor sends")
 
 
 class WritesTests(SynchronousTestCase):
-    def test_outside_a_read_writes_go_straight_to_the_transport(self) -> None:
-        t = _Transport()
-        _Proto(t).write_batched(b"a")
-        self.assertEqual((t.buffered, t.flushes), ([b"a"], 0))
+    def setUp(self) -> None:
+        self.clock = Clock()
 
-    def test_one_write_and_send_per_protocol_when_the_outermost_read_ends(self) -> None:
+    def test_a_turns_writes_leave_together_at_its_end(self) -> None:
+        needs_push()
         a, b = _Transport(), _Transport()
-        pa, pb = _Proto(a), _Proto(b)
-        writes.begin()
+        pa, pb = _Proto(a, self.clock), _Proto(b, self.clock)
         pa.write_batched(b"1")
-        writes.begin()  # a nested read handler
         pb.write_batched(b"x")
         pa.write_batched(b"2")
-        writes.end()
         self.assertEqual((a.buffered, b.buffered, a.flushes), ([], [], 0))
-        writes.end()
+        self.assertEqual(len(self.clock.getDelayedCalls()), 2)  # one flush per protocol
+        self.clock.advance(0)
         self.assertEqual((a.sent, b.sent), ([b"12"], [b"x"]))
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_a_failing_flush_costs_only_its_own_protocol(self) -> None:
+        needs_push()
+        good = _Transport()
+        bad = _Transport()
+        bad.doWrite = lambda: 1 / 0  # type: ignore[method-assign]
+        pbad, pgood = _Proto(bad, self.clock), _Proto(good, self.clock)
+        pbad.write_batched(b"a")
+        pgood.write_batched(b"b")
+        self.clock.advance(0)
+        self.assertEqual(good.sent, [b"b"])
+        self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)
+        # The failed protocol's next writes are batched and scheduled again.
+        bad.doWrite = _Transport.doWrite.__get__(bad)  # type: ignore[method-assign]
+        pbad.write_batched(b"c")
+        self.clock.advance(0)
+        self.assertEqual(bad.sent[-1], b"ac")
 
     def test_flush_writes_keeps_the_order_with_direct_writes(self) -> None:
         t = _Transport()
-        p = _Proto(t)
-        writes.begin()
+        p = _Proto(t, self.clock)
         p.write_batched(b"frame;")
         p.flush_writes()  # what a protocol does before writing or closing by another path
         t.write(b"close;")
         p.write_batched(b"late;")
-        writes.end()
-        self.assertEqual(b"".join(t.sent), b"frame;close;late;")
+        self.clock.advance(0)
+        self.assertEqual(b"".join(t.sent + t.buffered), b"frame;close;late;")
+        self.assertEqual(self.clock.getDelayedCalls(), [])
 
     def test_tls_pushes_the_transport_underneath(self) -> None:
+        needs_push()
         tcp = _Transport()
-        writes.begin()
-        _Proto(_TLSLike(tcp)).write_batched(b"m")
-        writes.end()
+        _Proto(_TLSLike(tcp), self.clock).write_batched(b"m")
+        self.clock.advance(0)
         self.assertEqual(tcp.sent, [b"enc(m)"])
 
     def test_closed_or_closing_transports_are_left_to_the_reactor(self) -> None:
         gone, closing = _Transport(), _Transport()
         gone.connected = False
         closing.disconnecting = True
-        writes.begin()
-        _Proto(gone).write_batched(b"a")
-        _Proto(closing).write_batched(b"b")
-        writes.end()
+        _Proto(gone, self.clock).write_batched(b"a")
+        _Proto(closing, self.clock).write_batched(b"b")
+        self.clock.advance(0)
         self.assertEqual((gone.flushes, closing.flushes), (0, 0))
         self.assertEqual(closing.buffered, [b"b"])  # still written, the reactor sends it
 
     def test_an_outcome_for_the_reactor_is_handed_back(self) -> None:
+        needs_push()
         t = _Transport(result=ConnectionResetError())
-        writes.begin()
-        _Proto(t).write_batched(b"a")
-        writes.end()
+        _Proto(t, self.clock).write_batched(b"a")
+        self.clock.advance(0)
         self.assertEqual((t.flushes, t.writing), (1, 1))
+
+    def test_without_the_fast_path_nothing_is_pushed(self) -> None:
+        t = _Transport()
+        self.patch(fastpath, "ENABLED", False)
+        _Proto(t, self.clock).write_batched(b"a")
+        self.clock.advance(0)
+        self.assertEqual((t.buffered, t.flushes), ([b"a"], 0))
 
 
 class _Sink(Protocol):
@@ -118,18 +147,19 @@ class _Sink(Protocol):
 
 
 class RealSocketTests(TestCase):
-    """With a real Twisted transport: sent during the read, before any reactor round."""
+    """With a real Twisted transport: sent at the end of the turn, before the next poll."""
 
-    def test_flushed_without_the_reactor(self) -> Deferred[None]:
+    def test_flushed_at_the_end_of_the_turn(self) -> Deferred[None]:
+        needs_push()
         ours, theirs = socket.socketpair()
         self.addCleanup(theirs.close)
         proto = _Sink()
         reactor.adoptStreamConnection(ours.fileno(), socket.AF_UNIX, _factory(proto))
         ours.close()  # adopted: Twisted holds its own copy of the descriptor
-        writes.begin()
-        _Proto(proto.transport).write_batched(b"n")
-        _Proto(proto.transport).write_batched(b"ow")
-        writes.end()
+        clock = Clock()
+        _Proto(proto.transport, clock).write_batched(b"n")
+        _Proto(proto.transport, clock).write_batched(b"ow")
+        clock.advance(0)  # the turn ends: both flushes run, no reactor poll in between
         theirs.setblocking(False)
         self.assertEqual(theirs.recv(10), b"now")
         proto.transport.loseConnection()

@@ -34,6 +34,7 @@ class Outputs(Protocol):
     """What the bridge can make happen."""
 
     def to_parent(self, key: str, value: Any = ...) -> None: ...
+    def open(self) -> None: ...
     def emit_to_socket(self, sid: str, event: str, payload: Any) -> None: ...
     def emit_to_room(self, room: str, event: str, payload: Any) -> None: ...
     def join(self, sid: str, room: str) -> None: ...
@@ -89,6 +90,7 @@ class Bridge:
         self.claims: dict[str, list[str]] = {}
         self.stats = Stats()
         self.parent_handlers: dict[str, Callable[[Any], None]] = {
+            "open": lambda _value: self.out.open(),
             "addRoomId": self.add_room_id,
             "send": self.send,
             "disconnectHardware": lambda _value: self.send("disconnectHardware"),
@@ -124,9 +126,14 @@ class Bridge:
     # -- parent messages -------------------------------------------------
 
     def from_parent(self, key: str, value: Any) -> bool:
-        """Handle one parent message; False if the key is not ours."""
+        """Handle one parent message: the one place they are dispatched.
+
+        False (and a rate-limited log line) if the key is not one of PROTOCOL.md's.
+        """
         handler = self.parent_handlers.get(key)
         if handler is None:
+            self.faults.peer("ipcRejected", "IPC: ignoring a message with unknown key {name!r}",
+                             key=("unknown key", key[:40]), name=key[:40], level=LogLevel.warn)
             return False
         handler(value)
         return True

@@ -1,36 +1,37 @@
 """``entryhw-server``: the service in the foreground, logging to stderr, no pid file.
 
-This is the single executable a parent spawns; twistd is there for those who
-want its daemon options, but a child process needs none of them.
+This is the single executable a parent spawns; twistd is there for those who want its
+daemon options, but a child process needs none of them. Both run the same
+``makeService`` and the same start-up (entryhw.tap applies the import diet).
 """
 
 from __future__ import annotations
 
 import sys
 
-from entryhw.deferred_imports import loading, slim_startup
-
-slim_startup()  # before anything imports Twisted
+from entryhw.fastpath.imports import loading
 
 with loading():
+    from entryhw import tap  # first: it applies the import diet (entryhw.fastpath.imports)
     from entryhw.logs import start_logging
-    from entryhw.tap import Options, makeService
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run until shutdown; returns the exit status (0 after a clean stop)."""
     with loading():
-        options = Options()
+        options = tap.Options()
         options.parseOptions(sys.argv[1:] if argv is None else argv)
         start_logging(options["log-format"], options["log-level"], sys.stderr)
 
+        from twisted.application import app, service
         from twisted.internet import reactor
 
-        service = makeService(options)
-    reactor.callWhenRunning(service.startService)
-    reactor.addSystemEventTrigger("before", "shutdown", service.stopService)
+        entry = tap.makeService(options)
+        application = service.Application("entryhw")
+        entry.setServiceParent(application)
+    app.startApplication(application, False)
     reactor.run()
-    return service.exit_code
+    return entry.exit_code
 
 
 def run() -> None:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger, LogLevel
 
@@ -187,6 +188,7 @@ class ChannelProtocol(writes.BatchedWrites, Protocol):
         self.faults = faults if faults is not None else Faults()
         self.connected_to_parent = False
         self.closing = False
+        self._closed: list[Deferred[None]] = []
 
     def connectionMade(self) -> None:
         self.connected_to_parent = True
@@ -200,13 +202,6 @@ class ChannelProtocol(writes.BatchedWrites, Protocol):
                          level=LogLevel.warn)
 
     def dataReceived(self, data: bytes) -> None:
-        writes.begin()
-        try:
-            self._handle(data)
-        finally:
-            writes.end()
-
-    def _handle(self, data: bytes) -> None:
         guard = self.faults.guard
         for event in self._decoder.feed(data):
             if type(event) is Message:
@@ -222,7 +217,11 @@ class ChannelProtocol(writes.BatchedWrites, Protocol):
 
     def connectionLost(self, reason: Any = None) -> None:
         self.connected_to_parent = False
-        self._on_close("the parent closed the IPC channel")
+        waiting, self._closed = self._closed, []
+        for d in waiting:
+            d.callback(None)
+        if not self.closing:
+            self._on_close("the parent closed the IPC channel")
 
     def send(self, key: str, value: Any = _MISSING) -> None:
         """Write one message, unless shutdown has started; never raises."""
@@ -236,12 +235,19 @@ class ChannelProtocol(writes.BatchedWrites, Protocol):
             return
         self.write_batched(line)
 
-    def close(self) -> None:
-        """Stop writing and close our end (after flushing what was written)."""
+    def close(self) -> Deferred[None]:
+        """Stop writing and close our end (after flushing what was written).
+
+        The Deferred fires once the channel is closed, at once if it was not open.
+        """
         self.closing = True
+        if self.transport is None or not self.connected_to_parent:
+            return succeed(None)
         self.flush_writes(force=True)
-        if self.transport is not None and self.connected_to_parent:
-            self.transport.loseConnection()
+        d: Deferred[None] = Deferred()
+        self._closed.append(d)
+        self.transport.loseConnection()
+        return d
 
 
 class ChannelError(Exception):

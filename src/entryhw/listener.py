@@ -24,6 +24,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from twisted.internet.defer import Deferred
 from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger, LogLevel
@@ -238,8 +239,12 @@ class Listener(Factory):
                                  n=CLOSE_TIMEOUT)
                 transport.abortConnection()
 
-    def close_all(self) -> int:
-        """Close every live connection (TLS ones with a close_notify); returns how many."""
+    def close_all(self) -> Deferred[int]:
+        """Close every live connection (TLS ones with a close_notify).
+
+        Fires with how many there were once all are closed; one that has not closed
+        after :data:`CLOSE_TIMEOUT` (a peer that does not take its last bytes) is aborted.
+        """
         if self._paused is not None and self._paused.active():
             self._paused.cancel()
         self._paused = None
@@ -253,4 +258,23 @@ class Listener(Factory):
                 proto.loseConnection()  # TLS: send close_notify first
             else:
                 transport.loseConnection()
-        return len(live)
+        return self._closed(live, self.clock.seconds() + CLOSE_TIMEOUT).addCallback(
+            lambda _: len(live))
+
+    def _closed(self, transports: list[Any], deadline: float) -> Deferred[None]:
+        done: Deferred[None] = Deferred()
+
+        def check() -> None:
+            still = [t for t in transports if getattr(t, "connected", False)]
+            if still and self.clock.seconds() >= deadline:
+                for transport in still:
+                    transport.abortConnection()
+                still = []
+            if not still:
+                loop.stop()
+                done.callback(None)
+
+        loop = LoopingCall(check)
+        loop.clock = self.clock
+        loop.start(0.02, now=True)
+        return done

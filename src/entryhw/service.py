@@ -1,68 +1,62 @@
-"""The server process as one Twisted service: parent link, listener, watchdog.
+"""The server process: a MultiService of small services, each owning one thing.
 
-This is the glue the twistd plugin and ``entryhw-server`` both run. It owns
-the process lifecycle (open, listen, shutdown); what messages mean belongs
+``makeService`` (entryhw.tap) builds an :class:`EntryService`, for twistd and
+``entryhw-server`` alike. Its children, in start order:
+
+* ``election`` (:mod:`entryhw.election`): the host port or the connection to a host;
+* ``certificates``: a TimerService re-reading the TLS files when they change;
+* ``watchdog`` (:mod:`entryhw.watchdog`): notices a vanished parent;
+* ``signals`` (:mod:`entryhw.signals`): SIGTERM/SIGINT stop, SIGHUP reloads;
+* ``parent`` (:mod:`entryhw.parent`): the IPC channel.
+
+Children stop in reverse order, so the channel closes first (nothing more is written to
+a parent that may be gone), then the port and every connection. Each ``stopService``
+returns a Deferred that fires when what it owns is closed. What messages mean belongs
 to the bridge, not here.
 """
 
 from __future__ import annotations
 
 import signal
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
+from twisted.application.internet import TimerService
 from twisted.application.service import MultiService
-from twisted.internet.defer import Deferred, gatherResults, maybeDeferred
-from twisted.internet.task import LoopingCall
-from twisted.logger import Logger, LogLevel
+from twisted.logger import Logger
 
-from entryhw import fdlimit, ipc
+from entryhw import fastpath, fdlimit
+from entryhw.election import ElectionService
 from entryhw.faults import Faults
-from entryhw.modes import Modes
-from entryhw.policy import RequestPolicy
+from entryhw.parent import ParentService
+from entryhw.settings import Settings
+from entryhw.signals import SignalService
 from entryhw.watchdog import WatchdogService
 
 
-@dataclass(frozen=True)
-class Settings:
-    """What the command line decided; plain data so tests can build one."""
+class CertificateService(TimerService):
+    """Every ``interval`` seconds, reload the TLS files if they changed (stat only)."""
 
-    port: int = 23518
-    interface: str = "127.0.0.1"
-    channel: str | int | None = None  # None: standalone; "stdio"; or an fd
-    watchdog: float = 2.0
-    certs: str | None = None
-    modules: str | None = None
-    crypto: Callable[[str, str], str] | None = None
-    secret_file: str | None = None
-    tls: Any = None  # entryhw.tls.ServerTLS when certificates are configured
-    tls_only: bool = False
-    insecure_client: bool = False
-    reload_interval: float = 30.0
-    policy: RequestPolicy | None = None  # None: the defaults for ``interface``
+    name = "certificates"
+    log = Logger()
 
+    def __init__(self, tls: Any, interval: float, clock: Any) -> None:
+        super().__init__(interval, self.check)
+        self.tls = tls
+        self.clock = clock
 
-class StandaloneParent:
-    """No parent: log what would have been sent, so a user can see it (a line per key
-    a minute: a page sending a flood must not turn into a flood of log lines)."""
+    def check(self) -> None:
+        if self.tls.changed():
+            self.tls.reload("the files changed")
 
-    closing = False
-
-    def __init__(self, faults: Faults) -> None:
-        self.faults = faults
-
-    def send(self, key: str, value: Any = None) -> None:
-        if not self.closing:
-            self.faults.throttled("to parent (standalone, not sent): {name} {value}",
-                                  key=("standalone", key), name=key, value=repr(value)[:200])
-
-    def close(self) -> None:
-        self.closing = True
+    def startService(self) -> None:
+        self.log.info("TLS certificate {subject}, valid until {when:%Y-%m-%d}",
+                      subject=self.tls.certs.leaf.subject.rfc4514_string(),
+                      when=self.tls.not_after)
+        super().startService()
 
 
 class EntryService(MultiService):
-    """Waits for ``open``, then hosts or joins a host; exits when the parent goes."""
+    """Waits for ``open``, then hosts or joins a host; stops when the parent goes."""
 
     log = Logger()
 
@@ -72,125 +66,67 @@ class EntryService(MultiService):
             from twisted.internet import reactor
         self.settings = settings
         self.reactor = reactor
-        self.exit_code = 0
-        self.opened = False
-        self.channel: ipc.ChannelProtocol | None = None
         self.faults = Faults()
-        self.parent_link: ipc.ChannelProtocol | StandaloneParent = StandaloneParent(self.faults)
+        self._stopping = False
         before, self.fd_limit = fdlimit.raise_limit()
         if self.fd_limit != before:
             self.log.debug("file descriptor limit raised from {a} to {b}", a=before,
                            b=self.fd_limit)
-        self.modes = Modes(reactor=reactor, port=settings.port, interface=settings.interface,
-                           faults=self.faults, policy=settings.policy,
-                           max_connections=fdlimit.connection_cap(self.fd_limit, reactor),
-                           modules=settings.modules, crypto=settings.crypto, tls=settings.tls,
-                           tls_only=settings.tls_only, insecure_client=settings.insecure_client,
-                           certs=settings.certs, secret_file=settings.secret_file,
-                           to_parent=lambda *a: self.parent_link.send(*a))
-        self._shutting_down = False
-        self._cert_check: LoopingCall | None = None
+        self.election = ElectionService(
+            settings, reactor=reactor, faults=self.faults, to_parent=self._to_parent,
+            max_connections=fdlimit.connection_cap(self.fd_limit, reactor))
+        self.election.setServiceParent(self)
+        self.bridge = self.election.bridge
+        self.link = ParentService(settings.channel, self.bridge.from_parent, self.shutdown,
+                                    self.faults, reactor)
+        tls = settings.tls
+        if tls is not None and settings.reload_interval > 0:
+            CertificateService(tls, settings.reload_interval, reactor).setServiceParent(self)
+        if settings.channel is not None and settings.watchdog > 0:
+            WatchdogService(settings.watchdog, lambda: self.link.connected, self.shutdown,
+                            clock=reactor).setServiceParent(self)
+        actions = {signal.SIGTERM: self._signalled, signal.SIGINT: self._signalled}
+        if tls is not None:
+            actions[signal.SIGHUP] = lambda name: tls.reload(name)
+        SignalService(actions, reactor).setServiceParent(self)
+        self.link.setServiceParent(self)
 
-    # -- lifecycle -----------------------------------------------------
+    @property
+    def exit_code(self) -> int:
+        """0 after a clean stop; 1 if the channel could not be used."""
+        return self.link.exit_code
+
+    def _to_parent(self, key: str, *value: Any) -> None:
+        self.link.send(key, *value)
 
     def startService(self) -> None:
-        super().startService()
-        self.reactor.callWhenRunning(self._install_signal_handlers)
-        tls = self.settings.tls
-        if tls is not None:
-            self.log.info("TLS certificate {subject}, valid until {when:%Y-%m-%d}",
-                          subject=tls.certs.leaf.subject.rfc4514_string(), when=tls.not_after)
-            if self.settings.reload_interval > 0:
-                self._cert_check = LoopingCall(self._check_certificates)
-                self._cert_check.clock = self.reactor
-                self._cert_check.start(self.settings.reload_interval, now=False)
-        if self.settings.insecure_client:
+        settings = self.settings
+        if settings.allow_any_origin:
+            self.log.warn("--allow-any-origin: every web page can reach this server and drive "
+                          "the hardware (the original's behaviour)")
+        if not settings.loopback:
+            self.log.warn("listening on {interface}, which is not a loopback address: other "
+                          "machines can reach this server", interface=settings.interface)
+        if not fastpath.ENABLED:
+            self.log.info("ENTRYHW_FASTPATH=0: every fast path is off (public APIs only)")
+        if settings.insecure_client:
             self.log.warn("--insecure-client: in client mode the host's certificate is NOT "
                           "verified; anything on this port can pose as the host")
-        where = self.settings.channel
-        if where is None:
-            self.log.info("no parent IPC channel: standalone mode, opening at once")
-            self.open()
-            return
-        self.channel = ipc.ChannelProtocol(self._on_parent_event, self._on_parent_gone,
-                                           faults=self.faults)
-        self.parent_link = self.channel
-        try:
-            ipc.open_channel(self.reactor, where, self.channel)
-        except (OSError, ipc.ChannelError) as e:
-            self.log.critical("cannot use the IPC channel {where!r}: {err}", where=where, err=e)
-            self.exit_code = 1
-            self.shutdown("no usable IPC channel")
-            return
-        self.log.info("IPC channel on {where}; waiting for 'open' from the parent", where=where)
-        if self.settings.watchdog > 0:
-            watchdog = WatchdogService(
-                self.settings.watchdog,
-                lambda: self.channel is not None and self.channel.connected_to_parent,
-                self._on_parent_gone,
-            )
-            watchdog.setServiceParent(self)
+        super().startService()
 
-    def stopService(self) -> Deferred:
-        """Close the channel first (nothing more is written), then the port and connections."""
-        self._shutting_down = True
-        self.parent_link.close()
-        if self._cert_check is not None and self._cert_check.running:
-            self._cert_check.stop()
-        waits = [maybeDeferred(super().stopService), maybeDeferred(self.modes.stop)]
-        return gatherResults(waits, consumeErrors=True).addCallback(lambda _: None)
+    def _signalled(self, name: str) -> None:
+        self.shutdown(f"received {name}")
 
     def shutdown(self, reason: str) -> None:
-        """Stop everything once, whatever asked first; the reactor then exits."""
-        if self._shutting_down:
+        """Stop the reactor once, whatever asked first; stopService then closes all."""
+        if self._stopping:
             return
-        self._shutting_down = True
-        self.parent_link.close()
+        self._stopping = True
         self.log.info("shutting down: {reason}", reason=reason)
         if self.reactor.running:
             self.reactor.stop()
         else:
             self.reactor.callWhenRunning(self.reactor.stop)
 
-    def _install_signal_handlers(self) -> None:
-        # Our own handlers, so SIGTERM/SIGINT exit 0 after a clean shutdown
-        # (twistd would otherwise re-raise the signal after stopping).
-        def handler(signum: int, frame: Any) -> None:
-            name = signal.Signals(signum).name
-            self.reactor.callFromThread(self.shutdown, f"received {name}")
-
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, handler)
-        if self.settings.tls is not None:
-            signal.signal(signal.SIGHUP, lambda signum, frame: self.reactor.callFromThread(
-                self.settings.tls.reload, "SIGHUP"))
-
-    def _check_certificates(self) -> None:
-        tls = self.settings.tls
-        if tls.changed():
-            tls.reload("the files changed")
-
-    # -- parent messages ----------------------------------------------
-
-    def _on_parent_event(self, event: ipc.Event) -> None:
-        if type(event) is ipc.Message:
-            key = event.key
-            if key == "open":
-                self.open()
-            elif not self.modes.bridge.from_parent(key, event.value):
-                self.faults.peer("ipcRejected", "IPC: ignoring a message with unknown key "
-                                 "{name!r}", key=("unknown key", key[:40]), name=key[:40],
-                                 level=LogLevel.warn)
-        elif type(event) is ipc.Exit:
-            self.shutdown("the parent sent 'exit'")
-
-    def _on_parent_gone(self, reason: str) -> None:
-        self.shutdown(reason)
-
-    def open(self) -> None:
-        """Start hosting or join a host; idempotent (the original flipped modes on a 2nd open)."""
-        if self.opened:
-            self.faults.throttled("'open' again while running: ignored")
-            return
-        self.opened = True
-        self.modes.open()
+    def status(self) -> dict[str, Any]:
+        return self.election.status()

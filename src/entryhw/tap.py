@@ -1,18 +1,22 @@
-"""Command line and wiring: ``twistd -n entryhw`` and ``entryhw-server`` share these."""
+"""Command line and ``makeService``: ``twistd -n entryhw`` and ``entryhw-server`` share these."""
+# ruff: noqa: E402 (the import diet must come before Twisted's imports)
 
 from __future__ import annotations
 
+from entryhw.fastpath import imports
+
+imports.install()  # before Twisted loads: the same start-up for twistd and entryhw-server
+
 import ipaddress
-import os
 import sys
 from typing import Any
 
 from twisted.python import usage
 
-from entryhw import __version__, ipc
+from entryhw import __version__
 from entryhw.logs import LEVELS
-from entryhw.policy import HostPolicy, OriginPolicy, PolicyError, RequestPolicy
-from entryhw.service import EntryService, Settings
+from entryhw.service import EntryService
+from entryhw.settings import ConfigError, load
 
 
 def _port(value: str) -> int:
@@ -152,91 +156,23 @@ class Options(usage.Options):
             raise usage.UsageError(f"unexpected argument(s): {' '.join(args)}")
 
     def postOptions(self) -> None:
+        """Check what needs no disk; files are read by makeService (entryhw.settings)."""
         interface = self["interface"]
         try:
-            address = ipaddress.ip_address(interface)
+            ipaddress.ip_address(interface)
         except ValueError:
             raise usage.UsageError(f"--interface {interface!r} is not an IP address") from None
-        self.loopback = address.is_loopback
-        for name in ("certs", "modules"):
-            path = self[name]
-            if path is not None and not os.path.isdir(path):
-                raise usage.UsageError(f"--{name} {path!r} is not a directory")
-        self.crypto = self._load_secret()
-        self.tls = self._load_tls()
-        try:
-            self.channel = ipc.resolve_channel(self["ipc"], os.environ)
-        except ipc.ChannelError as e:
-            raise usage.UsageError(str(e)) from None
-        try:
-            self.policy = RequestPolicy(
-                OriginPolicy.build(self["allow-origin"], bool(self["allow-any-origin"])),
-                HostPolicy.build(interface, self["allow-host"]))
-        except PolicyError as e:
-            raise usage.UsageError(str(e)) from None
-
-    def _load_tls(self) -> Any:
-        if self["cert-file"] is None and self["key-file"] is None and self["certs"] is None:
-            if self["tls-only"]:
-                raise usage.UsageError("--tls-only needs certificates (--certs or --cert-file)")
-            return None
-        from entryhw import tls  # pyOpenSSL only when certificates may be configured
-
-        try:
-            sources = tls.find_sources(self["certs"], self["cert-file"], self["key-file"])
-            if sources is None:
-                if self["tls-only"]:
-                    raise usage.UsageError(f"--tls-only: no certificate files in "
-                                           f"{self['certs']}")
-                return None
-            return tls.ServerTLS(sources)
-        except tls.TLSConfigError as e:
-            raise usage.UsageError(f"TLS: {e}") from None
-
-    def _load_secret(self) -> Any:
-        path = self["secret-file"]
-        self.secret_path = None
-        if path is None and self["certs"] is not None:
-            default = os.path.join(self["certs"], "secret")
-            if os.path.exists(default):
-                path = default
-        if path is None:
-            return None
-        self.secret_path = path
-        from entryhw.secret import Crypto, SecretError  # cryptography only when needed
-
-        try:
-            return Crypto.from_file(path)
-        except SecretError as e:
-            raise usage.UsageError(f"--secret-file: {e}") from None
-
-    def settings(self) -> Settings:
-        """The parsed options as plain data."""
-        return Settings(
-            port=self["port"],
-            interface=self["interface"],
-            channel=self.channel,
-            watchdog=self["watchdog"],
-            certs=self["certs"],
-            modules=self["modules"],
-            crypto=self.crypto,
-            secret_file=self.secret_path,
-            tls=self.tls,
-            tls_only=bool(self["tls-only"]),
-            insecure_client=bool(self["insecure-client"]),
-            reload_interval=self["reload-interval"],
-            policy=self.policy,
-        )
 
 
 def makeService(options: Options) -> EntryService:
-    """Build the service (the twistd plugin entry point)."""
-    service = EntryService(options.settings())
-    if options["allow-any-origin"]:
-        service.log.warn("--allow-any-origin: every web page can reach this server and drive "
-                         "the hardware (the original's behaviour)")
-    if not options.loopback:
-        service.log.warn(
-            "listening on {interface}, which is not a loopback address: other machines "
-            "can reach this server", interface=options["interface"])
-    return service
+    """The twistd plugin's entry point (and entryhw-server's): load, then build.
+
+    A setting that cannot be used (a folder, a certificate, the secret, the channel)
+    ends the process here with one line and status 2, as a usage error does.
+    """
+    try:
+        settings = load(options)
+    except ConfigError as e:
+        sys.stderr.write(f"entryhw: error: {e}\nentryhw: see --help for the options\n")
+        raise SystemExit(2) from None
+    return EntryService(settings)

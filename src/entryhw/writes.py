@@ -1,4 +1,4 @@
-"""Writes made while handling a read go out together, as soon as the read is handled.
+"""A protocol's writes of one reactor turn go out together, as soon as the turn ends.
 
 Twisted buffers every write until the reactor's next poll reports the socket
 writable, so a message from a browser left for the parent one reactor round
@@ -6,13 +6,13 @@ later, behind everything else of that round, and every write paid Twisted's
 bookkeeping (buffer, producer check, epoll registration). Node (libuv) tries
 a write at once.
 
-Here the read handlers on the message path (browser WebSocket, parent
-channel) bracket their work with :func:`begin` / :func:`end`. A protocol
-mixing in :class:`BatchedWrites` collects what it writes in between and hands
-it to its transport in one piece when the outermost read ends, then has it
-sent right away (:func:`push`): one send per read per destination, so a lone
-message leaves at once and a flood goes out in large writes. Outside a read,
-writes go straight to the transport as usual.
+A protocol mixing in :class:`BatchedWrites` says so at each call site:
+:meth:`~BatchedWrites.write_batched` collects the bytes, and the first one of a
+turn schedules that protocol's own flush with ``callLater(0)``, which the reactor
+runs right after the reads of this round: one send per turn per destination, so a
+lone message leaves at once and a flood goes out in large writes. The batch is the
+protocol's own (no process-wide state): a flush that fails costs that protocol's
+bytes, logged once, and nobody else's.
 
 A protocol that also writes or closes its transport by other paths must call
 :meth:`BatchedWrites.flush_writes` first, to keep the order of its bytes.
@@ -26,37 +26,9 @@ from twisted.internet.interfaces import IPushProducer
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from entryhw.fastpath import writes as fast
+
 log = Logger()
-
-_depth = 0
-_waiting: list[BatchedWrites] = []
-
-
-def begin() -> None:
-    """A read handler starts; batched writes wait for the matching :func:`end`."""
-    global _depth
-    _depth += 1
-
-
-def end() -> None:
-    """The read handler is done; the outermost one sends what was batched.
-
-    One protocol whose flush fails (its peer is gone in some odd way) must not
-    keep the others' bytes back: each is flushed on its own.
-    """
-    global _depth, _waiting
-    _depth -= 1
-    if _depth == 0 and _waiting:
-        waiting, _waiting = _waiting, []
-        for proto in waiting:
-            try:
-                proto.flush_writes()
-            except Exception:
-                faults = getattr(proto, "faults", None)
-                if faults is not None:
-                    faults.bug("flushing a protocol's writes")
-                else:
-                    log.failure("flushing the writes of {proto!r}", proto=proto)
 
 
 @implementer(IPushProducer)
@@ -75,7 +47,7 @@ class Backlog:
     def __init__(self, limit: int, on_resume: Any) -> None:
         self.limit = limit
         self.paused = False
-        self.held: list[bytes] = []
+        self.held: list[Any] = []
         self.size = 0
         self._on_resume = on_resume
 
@@ -88,19 +60,21 @@ class Backlog:
             pass
         transport.registerProducer(self, True)
 
-    def hold(self, data: bytes) -> bool:
-        """Keep ``data`` for the resume; False (nothing kept) if it would pass the limit."""
-        if self.size + len(data) > self.limit:
+    def hold(self, item: Any, size: int | None = None) -> bool:
+        """Keep ``item`` (bytes, or a message of ``size`` bytes) for the resume;
+        False (nothing kept) if it would pass the limit."""
+        size = len(item) if size is None else size
+        if self.size + size > self.limit:
             return False
-        self.held.append(data)
-        self.size += len(data)
+        self.held.append(item)
+        self.size += size
         return True
 
-    def take(self) -> bytes:
+    def take(self) -> list[Any]:
         """Everything held, in order, and forget it."""
-        data = b"".join(self.held)
+        held = self.held
         self.held, self.size = [], 0
-        return data
+        return held
 
     def pauseProducing(self) -> None:
         self.paused = True  # (Twisted calls this on every write while its buffer is full)
@@ -115,25 +89,6 @@ class Backlog:
         self.held, self.size = [], 0
 
 
-def push(transport: Any) -> None:
-    """Send what ``transport`` has buffered now, as far as the socket takes it.
-
-    This calls the transport's ``doWrite`` (what the reactor calls when the
-    socket is writable); what the socket does not take stays buffered for the
-    reactor, and an outcome that needs the reactor (connection lost, close
-    after the last byte) goes back to it by re-registering for writing.
-    """
-    # Under TLS the transport is the TLS protocol; its ciphertext sits in the TCP
-    # transport below, which is the one to push.
-    while not hasattr(transport, "doWrite"):
-        transport = getattr(transport, "transport", None)
-        if transport is None:
-            return
-    if transport.connected and not transport.disconnecting:
-        if transport.doWrite() is not None:
-            transport.startWriting()
-
-
 class BatchedWrites:
     """Mixin for a protocol whose writes during a read should leave together.
 
@@ -144,7 +99,10 @@ class BatchedWrites:
     """
 
     transport: Any
+    #: What times the flush (``callLater``); None: the global reactor.
+    clock: Any = None
     _batched: list[bytes] | None = None
+    _flush_call: Any = None
     backlog: Backlog | None = None
 
     def watch_backlog(self, limit: int) -> None:
@@ -156,21 +114,33 @@ class BatchedWrites:
         """A write of ``size`` bytes was refused: the peer is not reading. Override."""
 
     def write_batched(self, data: bytes) -> None:
-        """``self.transport.write(data)``, deferred to the end of the current read."""
+        """``self.transport.write(data)`` at the end of this reactor turn, with the
+        rest of the turn's writes to this peer."""
         backlog = self.backlog
         if backlog is not None and backlog.paused:
             if not backlog.hold(data):
                 self.backlog_exceeded(len(data))
             return
-        if not _depth:
-            self.transport.write(data)
-            return
         batched = self._batched
         if batched is None:
             self._batched = [data]
-            _waiting.append(self)
+            clock = self.clock
+            if clock is None:
+                from twisted.internet import reactor as clock
+            self._flush_call = clock.callLater(0, self._end_of_turn)
         else:
             batched.append(data)
+
+    def _end_of_turn(self) -> None:
+        self._flush_call = None
+        try:
+            self.flush_writes()
+        except Exception:
+            faults = getattr(self, "faults", None)
+            if faults is not None:
+                faults.bug("flushing a protocol's writes")
+            else:
+                log.failure("flushing the writes of {proto!r}", proto=self)
 
     def flush_writes(self, force: bool = False) -> None:
         """Hand what was batched to the transport and send it.
@@ -179,6 +149,10 @@ class BatchedWrites:
         the order of the bytes) also hands over what the backlog holds.
         """
         batched, self._batched = self._batched, None
+        if self._flush_call is not None:
+            if self._flush_call.active():
+                self._flush_call.cancel()
+            self._flush_call = None
         transport = self.transport
         if transport is None:
             return
@@ -189,10 +163,10 @@ class BatchedWrites:
                 return
             if not force:
                 return
-            batched = [backlog.take()]
+            batched = backlog.take()
         if batched:
             transport.write(batched[0] if len(batched) == 1 else b"".join(batched))
-            push(transport)
+            fast.push(transport)
 
     def write_direct(self, data: bytes, write: Any) -> None:
         """``write(data)`` for bytes another layer sends itself (Autobahn's control
@@ -209,4 +183,4 @@ class BatchedWrites:
     def _backlog_drained(self) -> None:
         backlog = self.backlog
         if backlog is not None and backlog.held and self.transport is not None:
-            self.transport.write(backlog.take())
+            self.transport.write(b"".join(backlog.take()))

@@ -17,12 +17,13 @@ from twisted.logger import Logger
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
+from entryhw.engineio import websocket
 from entryhw.engineio._autobahn import (
     WebSocketResource,
     WebSocketServerFactory,
     WebSocketServerProtocol,
 )
-from entryhw.engineio.frames import INVALID_UTF8, FastFramesMixin
+from entryhw.engineio.frames import INVALID_UTF8
 from entryhw.engineio.packets import (
     MESSAGE,
     OPEN,
@@ -160,7 +161,9 @@ class EngineServer:
     # -- HTTP responses ------------------------------------------------
 
     def respond(self, request: Request, code: int, body: bytes, content_type: str) -> None:
-        if getattr(request, "_disconnected", False) or request.finished:
+        # A held poll whose connection dropped is forgotten by its session first
+        # (notifyFinish, as Twisted advises), so every request here is still connected.
+        if request.finished:
             return
         request.setResponseCode(code)
         request.setHeader(b"content-type", content_type.encode())
@@ -306,7 +309,7 @@ def _peer(request: Request) -> str:
     return getattr(peer, "host", str(peer))
 
 
-class EngineWebSocket(FastFramesMixin, WebSocketServerProtocol):
+class EngineWebSocket(websocket.mixin(), WebSocketServerProtocol):  # type: ignore[misc]
     """One WebSocket: a direct session, or the upgrade of a polling one."""
 
     session: Session | None = None
@@ -372,7 +375,7 @@ class EngineWebSocket(FastFramesMixin, WebSocketServerProtocol):
             return
         if self.upgrading:
             session.upgrade_packet(self, packet)
-            if session._ws is self:
+            if session.websocket is self:
                 self.upgrading = False
             return
         session.receive(packet)

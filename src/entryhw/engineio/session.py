@@ -272,6 +272,11 @@ class Session:
 
     # -- websocket ---------------------------------------------------------
 
+    @property
+    def websocket(self) -> Any:
+        """The WebSocket carrying this session, or None (polling, or gone)."""
+        return self._ws
+
     def attach_websocket(self, ws: Any) -> None:
         """A direct WebSocket session: the socket is the transport from the start."""
         self.transport = "websocket"

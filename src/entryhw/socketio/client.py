@@ -38,8 +38,9 @@ from twisted.python.failure import Failure
 
 from entryhw.backoff import Backoff
 from entryhw.engineio import packets as eio
+from entryhw.engineio import websocket
 from entryhw.engineio._autobahn import WebSocketClientFactory, WebSocketClientProtocol
-from entryhw.engineio.frames import INVALID_UTF8, FastFramesMixin
+from entryhw.engineio.frames import INVALID_UTF8
 from entryhw.faults import Faults
 from entryhw.socketio import packets as sio
 
@@ -276,7 +277,7 @@ class _Factory(WebSocketClientFactory):
         self.faults = client.faults
 
 
-class _EngineIOProtocol(FastFramesMixin, WebSocketClientProtocol):
+class _EngineIOProtocol(websocket.mixin(), WebSocketClientProtocol):  # type: ignore[misc]
     """Forwards WebSocket events to the client; all decisions are the client's."""
 
     factory: _Factory
