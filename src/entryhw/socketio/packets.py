@@ -86,7 +86,6 @@ an ack id digit there; only ASCII digits count here), ack ids above 2**53 - 1, p
 from __future__ import annotations
 
 import math
-import re
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, quote
 
@@ -142,12 +141,10 @@ MAX_ACK_ID = 2**53 - 1
 
 _MAX_ACK_DIGITS = len(str(MAX_ACK_ID))
 _MAX_ATTACHMENT_DIGITS = 9
-_WHITESPACE = " \t\n\r"  # JSON whitespace, the only characters JSON.parse skips
 _TYPE_CHARS = "0123456"
 _MAX_QUERY_KEYS = 1000
 # encodeURIComponent leaves A-Z a-z 0-9 - _ . ! ~ * ' ( ) alone; quote() always keeps _.-~
 _URI_COMPONENT_SAFE = "!*'()"
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class DecodeError(ValueError):
@@ -172,17 +169,13 @@ class Packet(NamedTuple):
     id: int | None = None
 
 
-# --------------------------------------------------------------------------- JSON helpers
+# --------------------------------------------------------------------------- JSON
 
-
-# JSONDecoder.raw_decode(s, idx) runs the C scanner from idx: no slicing of the frame and none
-# of the whitespace regexes json.loads() runs around it.
-_raw_decode = jsjson.STRICT.raw_decode
 _dumps = jsjson.dumps_text
 # orjson first on the hot paths (see entryhw.jsjson); whatever it refuses (bytes, lone
 # surrogates, huge integers, cycles...) takes the stdlib paths, which decide as before.
 _fast_dumps = jsjson.dumps_text_fast
-
+_well_formed = jsjson.well_formed
 
 #: Levels a packet's JSON may nest: a payload's limit plus the envelope around it.
 _MAX_NESTING = MAX_DEPTH + SOCKETIO_ENVELOPE
@@ -190,41 +183,12 @@ _MAX_NESTING = MAX_DEPTH + SOCKETIO_ENVELOPE
 
 def _parse_json(text: str, start: int) -> Any:
     """``JSON.parse(text.slice(start))``, or DecodeError (TooDeepError past the nesting limit)."""
-    orjson = jsjson.orjson
-    if orjson is not None:
-        try:
-            value = orjson.loads(text[start:] if start else text)
-        except orjson.JSONDecodeError:
-            pass  # the stdlib path below decides, as JSON.parse would
-        else:
-            return _depth_checked(text, value)
-    if text[start] in _WHITESPACE:  # rare: skip it at C speed
-        start = len(text) - len(text[start:].lstrip(_WHITESPACE))
     try:
-        value, end = _raw_decode(text, start)
-    except RecursionError:  # the C scanner guards its recursion: a very deep payload
-        raise TooDeepError(f"invalid JSON payload: {jsjson.TooDeep(_MAX_NESTING)}") from None
-    except ValueError:  # JSONDecodeError, NaN/Infinity, int too long to convert
-        raise DecodeError("invalid JSON payload") from None
-    if end != len(text) and text[end:].strip(_WHITESPACE):
-        raise DecodeError("invalid JSON payload: trailing data")
-    return _depth_checked(text, value)
-
-
-def _depth_checked(text: str, value: Any) -> Any:
-    try:
-        jsjson.check_depth(text, value, _MAX_NESTING)
+        return jsjson.loads(text, _MAX_NESTING, start)
     except jsjson.TooDeep as e:
         raise TooDeepError(f"invalid JSON payload: {e}") from None
-    return value
-
-
-def _escape_surrogates(body: str) -> str:
-    # Surrogates can only come from str values/keys, i.e. inside JSON string literals, where
-    # the escape means the same thing and keeps the frame encodable as UTF-8.
-    if _SURROGATE.search(body) is None:
-        return body
-    return _SURROGATE.sub(lambda match: f"\\u{ord(match.group()):04x}", body)
+    except ValueError as e:  # JSONDecodeError, NaN/Infinity, int too long to convert
+        raise DecodeError(f"invalid JSON payload: {e}") from None
 
 
 # --------------------------------------------------------------------------- decoding
@@ -492,7 +456,7 @@ def _serialize(data: Any, buffers: list[bytes] | None) -> str:
             body = _dumps(_prepare(data, buffers, set()))
         except RecursionError:
             raise ValueError("packet data nested too deeply to serialise") from None
-    return body if body.isascii() else _escape_surrogates(body)
+    return _well_formed(body)
 
 
 def _is_sequence(data: Any) -> bool:
@@ -605,5 +569,5 @@ def encode(packet: Packet, rev: int = 5) -> list[str | bytes]:
         except (TypeError, ValueError):
             pass
         else:
-            return ["2" + (body if body.isascii() else _escape_surrogates(body))]
+            return ["2" + _well_formed(body)]
     return _encode_general(packet, rev)
