@@ -1,14 +1,30 @@
-"""One Engine.IO session and the namespace sockets multiplexed on it."""
+"""One Engine.IO session and the namespace sockets multiplexed on it.
+
+Connecting a namespace runs its "connect" handlers one after the other, each after the
+previous one's result (a Deferred's or coroutine's, if it returns one) is in: a refusal
+must be able to stop the handlers after it, as socket.io middleware does. The first of
+them that returns False (or fires with False), raises :class:`ConnectionRefused` or fails
+refuses the connection, and the rest do not run; a refused socket gets no "disconnect"
+(so checks belong before handlers with side effects). The decision is bounded by the
+server's ``connect_timeout``: past it the connection is refused and the pending handler
+cancelled. While it is pending, the socket's emits wait for the CONNECT reply and the
+client's events are dropped (the client cannot know yet that it is connected).
+"""
 
 from __future__ import annotations
 
 import secrets
+from types import CoroutineType
 from typing import TYPE_CHECKING, Any
 
+from twisted.internet.defer import CancelledError, Deferred, ensureDeferred
 from twisted.logger import LogLevel
+from twisted.python.failure import Failure
 
 from entryhw.engineio.session import Session
 from entryhw.socketio import packets as sp
+from entryhw.socketio.acks import AckLost
+from entryhw.socketio.handlers import Handler
 from entryhw.socketio.packets import (
     ACK,
     BINARY_ACK,
@@ -56,7 +72,7 @@ class Connection:
         if self.rev == 4:
             # socket.io 2.x connects "/" implicitly, with the handshake query.
             self.connect("/", None)
-        else:
+        elif self.server.connect_timeout is not None:
             self._connect_timer = self.server.clock.callLater(
                 self.server.connect_timeout, self._connect_timed_out)
 
@@ -66,15 +82,17 @@ class Connection:
                                     "in time, closing", sid=self.session.sid)
             self.session.close("connect timeout")
 
-    def send_packet(self, packet: Packet) -> None:
+    def send_packet(self, packet: Packet) -> bool:
+        """Encode and send; False (logged, counted) if the packet cannot be encoded."""
         try:
             frames = sp.encode(packet, self.rev)
         except (TypeError, ValueError) as e:
             self.server.faults.peer("sendsDropped", "cannot encode a Socket.IO packet for "
                                     "{sid}: {err}", sid=self.session.sid, err=e,
                                     level=LogLevel.error)
-            return
+            return False
         self.send_frames(frames)
+        return True
 
     def send_frames(self, frames: list[str | bytes]) -> None:
         send = self.session.send
@@ -116,6 +134,8 @@ class Connection:
                                     "packet type {t}, closing", sid=self.session.sid, t=ptype)
             self.session.close("parse error")
 
+    # -- connecting a namespace ----------------------------------------------
+
     def connect(self, nsp: str, data: Any) -> None:
         namespace = self.server.namespaces.get(nsp)
         if namespace is None:
@@ -135,38 +155,96 @@ class Connection:
             sid = secrets.token_urlsafe(15)
         socket = Socket(namespace, self, sid, handshake)
         socket.connected = True
-        socket._pending = []  # emits from the hook wait for the CONNECT reply
+        socket._pending = []  # emits from the handlers wait for the CONNECT reply
         self.sockets[nsp] = socket
         namespace.sockets[sid] = socket
         namespace._join(socket, sid)
         if self._connect_timer is not None and self._connect_timer.active():
             self._connect_timer.cancel()
-        hook = namespace._lifecycle.get("connect")
-        if hook is not None:
-            try:
-                accepted = hook(socket)
-            except ConnectionRefused as refused:
-                self._undo(socket)
-                self._refuse(nsp, refused.message, refused.data)
-                return
-            except Exception:
-                self.server.faults.bug(f"the connect handler of {nsp}")
-                accepted = False
-            if accepted is False:
-                self._undo(socket)
-                self._refuse(nsp, "Not authorized")
-                return
-        if not socket.connected:  # the hook disconnected it
+        handlers = namespace._lifecycle.get("connect")
+        if not handlers:
+            self._accept(socket)
             return
-        self.send_packet(Packet(CONNECT, nsp, {"sid": sid} if self.rev == 5 else None))
-        pending, socket._pending = socket._pending, None
+        # Plain handlers never suspend the coroutine: it has finished when this returns.
+        decision = ensureDeferred(self._admit(socket, handlers))
+        if decision.called:
+            decision.addBoth(self._decided, socket)
+            return
+        socket._admission = decision
+        timeout = self.server.connect_timeout
+        timer = None
+        if timeout is not None:
+            timer = self.server.clock.callLater(timeout, self._admission_timed_out, socket)
+
+        def decided(outcome: Any) -> None:
+            if timer is not None and timer.active():
+                timer.cancel()
+            socket._admission = None
+            self._decided(outcome, socket)
+
+        decision.addBoth(decided)
+
+    async def _admit(self, socket: Socket, handlers: tuple[Handler, ...]
+                     ) -> ConnectionRefused | None:
+        """Run the connect handlers in order: None accepts, a ConnectionRefused refuses."""
+        for handler in handlers:
+            try:
+                result = handler(socket)
+                if type(result) is CoroutineType or isinstance(result, Deferred):
+                    result = await result
+            except ConnectionRefused as refused:
+                return refused
+            except CancelledError:
+                raise  # the socket went away, or the decision took too long
+            except Exception:
+                self.server.faults.bug(handler)
+                return ConnectionRefused()
+            if result is False:
+                return ConnectionRefused()
+            if not socket.connected:  # disconnected by a handler
+                return None
+        return None
+
+    def _decided(self, outcome: ConnectionRefused | Failure | None, socket: Socket) -> None:
+        if isinstance(outcome, Failure):
+            if outcome.check(CancelledError):
+                return  # closed or timed out: dealt with there
+            self.server.faults.bug(f"the connect handlers of {socket.namespace.name}", outcome)
+            outcome = ConnectionRefused()
+        if not socket.connected:  # a handler disconnected it
+            return
+        if outcome is not None:
+            self._undo(socket)
+            self._refuse(socket.namespace.name, outcome.message, outcome.data)
+            return
+        self._accept(socket)
+
+    def _accept(self, socket: Socket) -> None:
+        self.send_packet(Packet(CONNECT, socket.namespace.name,
+                                {"sid": socket.sid} if self.rev == 5 else None))
+        pending, socket._pending = socket._pending or [], None
         for packet in pending:
             self.send_packet(packet)
 
+    def _admission_timed_out(self, socket: Socket) -> None:
+        decision, socket._admission = socket._admission, None
+        if decision is None or not socket.connected:
+            return
+        nsp = socket.namespace.name
+        self.server.faults.peer("timeouts", "the connect handlers of {nsp} took more than "
+                                "{t} s for {sid}; refused", nsp=nsp, sid=socket.sid,
+                                t=self.server.connect_timeout, level=LogLevel.warn)
+        self._undo(socket)
+        self._refuse(nsp, "Connect handler timeout")
+        decision.cancel()
+
     def _undo(self, socket: Socket) -> None:
+        """Forget a refused socket: it never connected, so no "disconnect" runs."""
         socket.connected = False
+        socket._pending = None
         self.sockets.pop(socket.namespace.name, None)
         socket.namespace._remove(socket)
+        socket._acks.fail_all(AckLost("the connection was refused"))
 
     def _refuse(self, nsp: str, message: str, data: Any = None) -> None:
         if self.rev == 5:

@@ -10,12 +10,15 @@ The public surface is deliberately close to socket.io's own::
         socket.join(socket.handshake.query.get("roomId", "lobby"))
 
     @sio.on("message")
-    def message(socket, *args):         # a return value answers the client's ack
-        sio.to("lobby").emit("message", *args)
+    async def message(socket, *args):   # the result answers the client's ack
+        answer = await socket.call("question", *args, timeout=5.0)  # our own ack, bounded
+        sio.to("lobby").emit("message", *answer)
         return "got it"
 
-Engine.IO v3 clients (socket.io 2.x) speak revision 4, v4 clients revision 5;
-one server serves both at once, and broadcasts encode once per revision.
+Several handlers per event all run, in registration order; the first one's result answers
+the ack, and a handler that fails answers none (:mod:`entryhw.socketio.handlers`).
+Engine.IO v3 clients (socket.io 2.x) speak revision 4, v4 clients revision 5; one server
+serves both at once, and broadcasts encode once per revision.
 """
 
 from __future__ import annotations
@@ -29,16 +32,22 @@ from entryhw.engineio.server import EngineServer, allow_any_origin
 from entryhw.engineio.session import Session
 from entryhw.faults import Faults
 from entryhw.socketio.connection import Connection, ConnectionRefused
+from entryhw.socketio.handlers import Handler
 from entryhw.socketio.namespace import Namespace
 from entryhw.socketio.rooms import Broadcast
-from entryhw.socketio.sockets import Handler, Handshake, Socket
+from entryhw.socketio.sockets import Handshake, Socket
 
 __all__ = ["Broadcast", "ConnectionRefused", "Handshake", "Namespace", "Socket",
            "SocketIOServer"]
 
 
 class SocketIOServer:
-    """Namespaces over one Engine.IO server; "/" always exists."""
+    """Namespaces over one Engine.IO server; "/" always exists.
+
+    ``connect_timeout`` (seconds, None for none) bounds both the wait for a revision 5
+    client's CONNECT and the "connect" handlers' decision. ``clock`` (an
+    ``IReactorTime``, the reactor by default) runs every timer, ack timeouts included.
+    """
 
     def __init__(
         self,
@@ -46,7 +55,7 @@ class SocketIOServer:
         ping_interval: int = 25000,
         ping_timeout: int = 20000,
         max_payload: int = 1_000_000,
-        connect_timeout: float = 45.0,
+        connect_timeout: float | None = 45.0,
         allow_origin: Callable[[str | None], bool] = allow_any_origin,
         clock: Any = None,
         faults: Faults | None = None,
@@ -77,7 +86,12 @@ class SocketIOServer:
         """Shorthand for ``of("/").on(...)``."""
         return self.namespaces["/"].on(event, handler)
 
+    def off(self, event: str, handler: Handler | None = None) -> None:
+        """Shorthand for ``of("/").off(...)``."""
+        self.namespaces["/"].off(event, handler)
+
     def emit(self, event: str, *args: Any) -> int:
+        """To every socket of "/"; returns how many."""
         return self.namespaces["/"].emit(event, *args)
 
     def to(self, *rooms: str) -> Broadcast:
