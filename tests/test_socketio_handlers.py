@@ -3,7 +3,7 @@
 A fake Engine.IO session stands in for the transport and a ``Clock`` for time, so every
 rule can be checked exactly: several handlers per event, Deferred and coroutine results,
 errors that answer no ack, connect handlers that decide late or never, acks we wait for
-with a timeout. The same behaviour over real clients
+with a timeout, disconnect/rooms/close_room by sid. The same behaviour over real clients
 is in tests/test_socketio_library.py.
 """
 
@@ -406,7 +406,8 @@ class AckWaitTests(Case):
     def connected(self) -> tuple[Peer, Socket]:
         peer = Peer(self.sio)
         sid = peer.connect()
-        socket = self.sio.namespaces["/"].sockets[sid]
+        socket = self.sio.socket(sid)
+        assert socket is not None
         return peer, socket
 
     def test_call_fires_with_the_answer(self) -> None:
@@ -465,3 +466,49 @@ class AckWaitTests(Case):
         (error,) = got[2]
         self.assertIsInstance(error, AckTimeout)
         self.assertRaises(ValueError, socket.emit, "q", timeout=1.0)
+
+
+class ServerAPITests(Case):
+    def test_disconnect_by_sid(self) -> None:
+        self.sio.on("disconnect", self.record("bye"))
+        peer = Peer(self.sio)
+        sid = peer.connect()
+        self.assertFalse(self.sio.disconnect("nobody"))
+        self.assertFalse(self.sio.disconnect(sid, "/elsewhere"))
+        self.assertTrue(self.sio.disconnect(sid))
+        self.assertEqual(peer.packets(), [Packet(DISCONNECT, "/")])
+        self.assertEqual(self.calls, [("bye", ("server namespace disconnect",))])
+        self.assertIsNone(self.sio.socket(sid))
+        self.assertFalse(self.sio.disconnect(sid))
+
+    def test_rooms_and_close_room(self) -> None:
+        self.sio.on("connect", lambda socket: socket.join("lobby"))
+        peers = [Peer(self.sio) for _ in range(3)]
+        sids = [p.connect() for p in peers]
+        self.sio.socket(sids[0]).join("red")
+        self.assertEqual(self.sio.rooms(sids[0]), {sids[0], "lobby", "red"})
+        self.assertEqual(self.sio.rooms(sids[1]), {sids[1], "lobby"})
+        self.assertEqual(self.sio.rooms("nobody"), set())
+        self.assertEqual(self.sio.close_room("lobby"), 3)
+        self.assertEqual(self.sio.rooms(sids[0]), {sids[0], "red"})
+        self.assertEqual(self.sio.to("lobby").emit("anyone"), 0)
+        self.assertEqual(self.sio.to("red").emit("still"), 1)
+        self.assertEqual(self.sio.close_room("lobby"), 0)
+        self.assertEqual(self.sio.close_room("red", "/nowhere"), 0)
+        self.assertEqual(peers[0].packets()[-1], Packet(EVENT, "/", ["still"]))
+        # The returned set is a copy: changing it changes no membership.
+        self.sio.rooms(sids[1]).add("fake")
+        self.assertEqual(self.sio.rooms(sids[1]), {sids[1]})
+
+    def test_close_fires_when_the_engine_has_closed_everything(self) -> None:
+        peer = Peer(self.sio)
+        peer.connect()
+        self.patch(self.sio.engine, "close_all", lambda: peer.session.close("shutdown"))
+        self.assertIsNone(self.successResultOf(self.sio.close()))
+        self.assertEqual(peer.session.closed, "shutdown")
+        later: Deferred[None] = Deferred()
+        self.patch(self.sio.engine, "close_all", lambda: later)
+        closing = self.sio.close()
+        self.assertNoResult(closing)
+        later.callback(None)
+        self.assertIsNone(self.successResultOf(closing))

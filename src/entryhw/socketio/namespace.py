@@ -67,6 +67,13 @@ class Namespace:
     def to(self, *rooms: str) -> Broadcast:
         return Broadcast(self, set(rooms))
 
+    def close_room(self, room: str) -> int:
+        """Everyone leaves ``room`` (a sid's own room too, if asked); returns how many."""
+        members = self.rooms.pop(room, set())
+        for socket in members:
+            socket.rooms.discard(room)
+        return len(members)
+
     def _join(self, socket: Socket, room: str) -> None:
         if room not in socket.rooms:
             socket.rooms.add(room)

@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.web.resource import Resource
 
 from entryhw.engineio.server import EngineServer, allow_any_origin
@@ -97,9 +98,35 @@ class SocketIOServer:
     def to(self, *rooms: str) -> Broadcast:
         return self.namespaces["/"].to(*rooms)
 
-    def close(self) -> None:
-        """Disconnect everyone (shutdown)."""
-        self.engine.close_all()
+    # -- one socket, by sid (python-socketio's server API) -----------------------
+
+    def socket(self, sid: str, namespace: str = "/") -> Socket | None:
+        """The socket ``sid`` of ``namespace``, if connected."""
+        ns = self.namespaces.get(namespace)
+        return ns.sockets.get(sid) if ns is not None else None
+
+    def disconnect(self, sid: str, namespace: str = "/") -> bool:
+        """Disconnect socket ``sid`` from ``namespace`` (the client is told, as by
+        ``socket.disconnect()``); False if there is no such socket."""
+        socket = self.socket(sid, namespace)
+        if socket is None:
+            return False
+        socket.disconnect()
+        return True
+
+    def rooms(self, sid: str, namespace: str = "/") -> set[str]:
+        """The rooms socket ``sid`` is in, its own sid room included (empty if unknown)."""
+        socket = self.socket(sid, namespace)
+        return set(socket.rooms) if socket is not None else set()
+
+    def close_room(self, room: str, namespace: str = "/") -> int:
+        """Everyone in ``namespace`` leaves ``room``; returns how many left."""
+        ns = self.namespaces.get(namespace)
+        return ns.close_room(room) if ns is not None else 0
+
+    def close(self) -> Deferred[None]:
+        """Disconnect everyone (shutdown); fires once every session is closed."""
+        return maybeDeferred(self.engine.close_all).addCallback(lambda _: None)
 
     def _on_session(self, session: Session) -> None:
         Connection(self, session).start()
