@@ -107,6 +107,7 @@ def _contain(failure: Failure, faults: Faults, handler: Handler) -> _Failed:
 def dispatch(faults: Faults, handlers: tuple[Handler, ...], *args: Any) -> Any:
     """Run every handler with ``args``; the first one's result (see :func:`run`)."""
     first = run(faults, handlers[0], *args)
-    for handler in handlers[1:]:
-        run(faults, handler, *args)
+    if len(handlers) > 1:  # the usual single handler builds no slice
+        for handler in handlers[1:]:
+            run(faults, handler, *args)
     return first
