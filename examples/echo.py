@@ -1,14 +1,17 @@
-"""A chat relay on entryhw's public API: socket.io-client 2 and 4 at once.
+"""A chat relay: socket.io-client 2 and 4 at once, each message to everyone else.
 
-    python examples/echo.py PORT
+    python examples/echo.py 8000
+
+then connect socket.io clients to http://127.0.0.1:8000 (entryhw installed: pip install .).
 """
 
 import sys
 
 from twisted.internet import reactor
+from twisted.web.resource import Resource
+from twisted.web.server import Site
 
-from entryhw.socketio.server import SocketIOServer
-from entryhw.web import Root, make_site
+from entryhw.socketio import SocketIOServer
 
 sio = SocketIOServer()
 
@@ -19,7 +22,7 @@ def message(socket, *args):
     return "ok"  # answers the sender's ack
 
 
-root = Root()
+root = Resource()
 root.putChild(b"socket.io", sio.resource())
-reactor.listenTCP(int(sys.argv[1]), make_site(root), interface="127.0.0.1")
+reactor.listenTCP(int(sys.argv[1]), Site(root), interface="127.0.0.1")
 reactor.run()

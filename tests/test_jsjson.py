@@ -83,6 +83,37 @@ class _Cases:
         self.assertEqual(jsjson.loads(' {"k": [1, "é"]}\n'), {"k": [1, "é"]})
         self.assertEqual(jsjson.loads(' {"k": [1, "é"]}\n'.encode()), {"k": [1, "é"]})
 
+    def test_start_reads_the_tail_of_a_frame(self) -> None:
+        # A Socket.IO frame: its header is not JSON, the rest is.
+        self.assertEqual(jsjson.loads('2/nsp,7["a",{"b":[1]}]', start=7), ["a", {"b": [1]}])
+        self.assertEqual(jsjson.loads(b'xx \t[1] \r\n', start=2), [1])
+        self.assertEqual(jsjson.loads('[2]', start=0), [2])
+        for text, start in (('2["a"]x', 1), ('2["a"] x', 1), ("2", 1), ("2 ", 1), ("2[", 1),
+                            ("2[NaN]", 1), ("2\u00a0[1]", 1), ("2" + "9" * 5000, 1)):
+            with self.assertRaises(ValueError, msg=(text[:20], start)):
+                jsjson.loads(text, start=start)
+        # The nesting limit counts from where the document starts.
+        self.assertEqual(jsjson.loads("[[[" + "[[]]", 2, start=3), [[]])
+        self.assertRaises(jsjson.TooDeep, jsjson.loads, "[[[" + "[[[]]]", 2, start=3)
+        self.assertRaises(jsjson.TooDeep, jsjson.loads, "x" + "[" * 100_000, start=1)
+
+    @settings(max_examples=200, deadline=None,
+              suppress_health_check=[HealthCheck.differing_executors])
+    @given(st.text(max_size=5), st.text(max_size=30) | values.map(json.dumps))
+    def test_start_is_the_same_as_slicing(self, head: str, tail: str) -> None:
+        try:
+            expected = jsjson.loads(tail)
+        except ValueError as e:
+            with self.assertRaises(type(e)):
+                jsjson.loads(head + tail, start=len(head))
+        else:
+            self.assertEqual(jsjson.loads(head + tail, start=len(head)), expected)
+
+    def test_well_formed_escapes_lone_surrogates_only(self) -> None:
+        self.assertEqual(jsjson.well_formed('["a\ud800","\udfff"]'), '["a\\ud800","\\udfff"]')
+        for body in ('["plain"]', '["한글 😀"]'):
+            self.assertIs(jsjson.well_formed(body), body)
+
     # One test body, two backends: examples from one never apply to the other's code path.
     @settings(max_examples=200, deadline=None,
               suppress_health_check=[HealthCheck.differing_executors])

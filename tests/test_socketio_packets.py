@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
 from entryhw.limits import MAX_DEPTH, SOCKETIO_ENVELOPE
-from entryhw.socketio import packets
+from entryhw.socketio import encoding
 from entryhw.socketio.packets import (
     ACK,
     BINARY_ACK,
@@ -789,7 +789,7 @@ class RoundTripTests(SynchronousTestCase):
         if rev == 5 and name in RESERVED_EVENTS:
             name += "!"
         packet = Packet(EVENT, "/", [name, *args])
-        self.assertEqual(encode(packet, rev), packets._encode_general(packet, rev))
+        self.assertEqual(encode(packet, rev), encoding._encode_general(packet, rev))
 
     @FAST
     @given(st.lists(st.text(max_size=6) | st.integers(), min_size=1, max_size=5))

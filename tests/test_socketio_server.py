@@ -1,10 +1,11 @@
 """Our Socket.IO server against the real npm clients, as real processes.
 
-The server side is ``tests/sio_test_app.py`` (or ``examples/echo.py``), which uses only the
-public API and prints one JSON line per server-side happening; the client side is
-``tests/js/sio_client.js`` driving socket.io-client 2.5.0 (Engine.IO 3, what the Entry
-workspace uses) and 4.x (Engine.IO 4). The raw HTTP tests need no Node. Every process runs on
-a free 127.0.0.1 port and is killed, with its process group, by the test's cleanup.
+The server side is ``tests/sio_test_app.py``, which uses only the public API and prints one
+JSON line per server-side happening; the client side is ``tests/js/sio_client.js`` driving
+socket.io-client 2.5.0 (Engine.IO 3, what the Entry workspace uses) and 4.x (Engine.IO 4).
+The raw HTTP tests need no Node; the examples are tests/test_socketio_examples.py. Every
+process runs on a free 127.0.0.1 port and is killed, with its process group, by the test's
+cleanup.
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ from tests.support import (
 
 ROOT = HERE.parent
 APP = HERE / "sio_test_app.py"
-ECHO_EXAMPLE = ROOT / "examples" / "echo.py"
 
 KOREAN = "엔트리 하드웨어 연결 성공"
 EMOJI = "🤖🎉👍🏽"
@@ -329,29 +329,6 @@ class SocketIOClient4Tests(IntegrationCase):
                          "io client disconnect")
         self.assertEqual(app.expect(ev="disconnect", sid=b["id"])["reason"],
                          "client namespace disconnect")
-
-
-class ExampleTests(TestCase):
-    timeout = 30
-
-    def test_echo_example_serves_v2_and_v4_at_once(self) -> None:
-        self.assertLessEqual(len(ECHO_EXAMPLE.read_text().splitlines()), 30)
-        app, clients = App(self, script=ECHO_EXAMPLE), Clients(self)
-        app.ready()
-        clients.connect("old", "v2", app.url, transports=["websocket"])  # as entryjs does
-        clients.connect("new", "v4", app.url)
-        clients.expect(c="old", ev="connect")
-        clients.expect(c="new", ev="connect")
-        clients.emit("old", "message", "from v2 " + KOREAN, {"n": 2}, ack="old")
-        self.assertEqual(clients.expect(c="new", ev="event", name="message")["args"],
-                         ["from v2 " + KOREAN, {"n": 2}])
-        self.assertEqual(clients.expect(c="old", ev="ack", id="old")["args"], ["ok"])
-        clients.emit("new", "message", "from v4 " + EMOJI, b64(b"\x00\xff"), ack="new")
-        self.assertEqual(clients.expect(c="old", ev="event", name="message")["args"],
-                         ["from v4 " + EMOJI, b64(b"\x00\xff")])
-        self.assertEqual(clients.expect(c="new", ev="ack", id="new")["args"], ["ok"])
-        # Neither got its own message back.
-        self.assertEqual(len(clients.history(ev="event")), 2)
 
 
 # -- raw HTTP ----------------------------------------------------------------------------------

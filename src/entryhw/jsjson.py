@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 from entryhw.limits import MAX_DEPTH
@@ -34,8 +35,12 @@ def _reject_constant(name: str) -> Any:
 
 #: The stdlib decoder with JSON.parse's grammar (no NaN/Infinity).
 STRICT = json.JSONDecoder(parse_constant=_reject_constant)
+_raw_decode = STRICT.raw_decode
+#: JSON whitespace, the only characters JSON.parse skips around a document.
+_WHITESPACE = " \t\n\r"
 #: The stdlib, compact and unescaped, to ``str``; ValueError for NaN/Infinity and cycles.
 dumps_text = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _dumps_ascii = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), allow_nan=False).encode
 
 
@@ -47,25 +52,39 @@ class TooDeep(ValueError):
         super().__init__(f"nested more than {MAX_DEPTH} levels deep")
 
 
-def loads(data: bytes | str, max_depth: int = MAX_DEPTH + 1) -> Any:
-    """``JSON.parse``, refusing documents nested deeper than ``max_depth``.
+def loads(data: bytes | str, max_depth: int = MAX_DEPTH + 1, start: int = 0) -> Any:
+    """``JSON.parse(data.slice(start))``, refusing documents nested deeper than ``max_depth``.
 
-    Raises :class:`TooDeep` (a ValueError) past the limit, ValueError for bad
-    JSON, UnicodeDecodeError for bytes that are not UTF-8; nothing else.
+    ``start`` reads the JSON tail of a larger frame (a Socket.IO packet after its header)
+    without slicing it on the stdlib path. Raises :class:`TooDeep` (a ValueError) past the
+    limit, ValueError for bad JSON (``json.JSONDecodeError`` for the grammar, NaN/Infinity,
+    trailing data; an integer of more than 4300 digits), UnicodeDecodeError for bytes that
+    are not UTF-8; nothing else.
     """
     if orjson is not None:
         try:
-            value = orjson.loads(data)
+            value = orjson.loads(data[start:] if start else data)
         except orjson.JSONDecodeError:
             pass  # let the stdlib accept what JSON.parse accepts, or say why not
         else:
             check_depth(data, value, max_depth)
             return value
+    if isinstance(data, str):
+        text = data
+    else:
+        text, start = (data[start:] if start else data).decode("utf-8"), 0
+    end = len(text)
+    if start < end and text[start] in _WHITESPACE:  # rare: skip it at C speed
+        start = end - len(text[start:].lstrip(_WHITESPACE))
     try:
-        value = STRICT.decode(data.decode("utf-8") if isinstance(data, bytes) else data)
+        # raw_decode(s, idx) runs the C scanner from idx: no slice of the frame, none of
+        # the whitespace regexes json.loads() runs around it.
+        value, stop = _raw_decode(text, start)
     except RecursionError:  # the C scanner guards its recursion: this is a deep document
         raise TooDeep(max_depth) from None
-    check_depth(data, value, max_depth)
+    if stop != end and text[stop:].strip(_WHITESPACE):
+        raise json.JSONDecodeError("Extra data", text, stop)
+    check_depth(text, value, max_depth)
     return value
 
 
@@ -101,6 +120,18 @@ def depth_exceeds(value: Any, limit: int) -> bool:
             if kind is dict or kind is list:
                 stack.append((child, depth + 1))
     return False
+
+
+def well_formed(body: str) -> str:
+    """``body`` (JSON text) with lone surrogates as ``\\uXXXX`` escapes, as ES2019's
+    well-formed ``JSON.stringify`` writes them, so that it always encodes as UTF-8.
+
+    Surrogates only come from strings, i.e. from inside JSON string literals, where the
+    escape means the same thing.
+    """
+    if body.isascii() or _SURROGATE.search(body) is None:
+        return body
+    return _SURROGATE.sub(lambda match: f"\\u{ord(match.group()):04x}", body)
 
 
 def node_buffer(value: Any) -> Any:
