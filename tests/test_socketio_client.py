@@ -24,14 +24,10 @@ from twisted.trial.unittest import SkipTest, TestCase
 
 from entryhw.backoff import Backoff
 from entryhw.engineio import packets as eio
-from entryhw.socketio.client import (
-    AckRegistry,
-    ConnectError,
-    Heartbeat,
-    SocketIOClient,
-    engineio_url,
-    once_ack,
-)
+from entryhw.engineio.client import engineio_url
+from entryhw.engineio.heartbeat import Heartbeat
+from entryhw.socketio.client import ConnectError, SocketIOClient
+from entryhw.socketio.outbox import AckRegistry, once_ack
 from tests.support import JS_DIR, LOOPBACK, free_port, node, require_npm_peers
 
 # --------------------------------------------------------------------------- pure parts
