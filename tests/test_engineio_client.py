@@ -403,6 +403,10 @@ class _RawPeerTests(_PeerTests):
         for script in scripts:
             await self.assert_parse_error(server, script)
 
+    async def test_a_packet_before_the_handshake(self) -> None:
+        # It would have been taken without a heartbeat to notice the server going silent.
+        await self.assert_parse_error(await self.raw(), "early-message", opens=0)
+
     async def test_bad_handshakes(self) -> None:
         server = await self.raw()
         for data in BAD_HANDSHAKES:

@@ -204,7 +204,8 @@ class EngineIOClient:
 
     The user's side is three callables, each optional and replaceable as an attribute:
 
-    * ``on_open(handshake)`` once the server's OPEN packet came (:class:`Handshake`);
+    * ``on_open(handshake)`` once the server's OPEN packet came (:class:`Handshake`), which
+      must be its first;
     * ``on_message(data)`` for each MESSAGE packet, ``str`` or ``bytes``;
     * ``on_close(reason, error)`` once, when a connection (or an attempt) ends other than by
       :meth:`close`: ``"transport error"`` (it could not be made), ``"connect timeout"`` (no
@@ -391,6 +392,10 @@ class EngineIOClient:
             self._protocol_error(f"bad Engine.IO frame: {exc}")
             return
         ptype = packet.type
+        if self._state == CONNECTING and ptype != eio.OPEN:
+            # Whatever came before the handshake would run without a heartbeat.
+            self._protocol_error(f"packet type {ptype} before the Engine.IO handshake")
+            return
         if self._heartbeat is not None:
             self._heartbeat.received(ptype)
         if ptype == eio.MESSAGE:
