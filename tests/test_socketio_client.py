@@ -21,7 +21,7 @@ from twisted.trial.unittest import SkipTest, TestCase
 
 from entryhw.backoff import Backoff
 from entryhw.socketio.client import ConnectError, SocketIOClient
-from entryhw.socketio.outbox import AckRegistry, once_ack
+from entryhw.socketio.outbox import AckRegistry, SendBuffer, once_ack
 from tests.node_peers import NodeServer, sio_server, sleep, unbin, within
 from tests.support import LOOPBACK, free_port, node, require_npm_peers
 
@@ -100,6 +100,25 @@ class AckTests(TestCase):
         self.assertRaises(TypeError, ack, object)
         ack("ok")
         self.assertEqual(sent, [["ok"]])
+
+
+class SendBufferTests(TestCase):
+    def test_bounded_oldest_first_with_its_ack(self) -> None:
+        acks = AckRegistry()
+        buffer = SendBuffer(2, acks)
+        for n in range(3):
+            buffer.add([f"frame {n}"], acks.register(print))
+        buffer.add(["no ack"], None)
+        self.assertEqual((len(buffer), buffer.dropped, buffer.ack_ids()), (2, 2, {2}))
+        self.assertEqual([i for i in range(4) if i in acks], [2])  # dropped with their packets
+        self.assertEqual([buffer.popleft(), buffer.popleft()], [["frame 2"], ["no ack"]])
+        self.assertEqual(len(buffer), 0)
+
+    def test_size_zero_keeps_nothing(self) -> None:
+        acks = AckRegistry()
+        buffer = SendBuffer(-1, acks)
+        buffer.add(["x"], acks.register(print))
+        self.assertEqual((len(buffer), buffer.dropped, len(acks)), (0, 1, 0))
 
 
 class ClientArgumentTests(TestCase):

@@ -5,16 +5,12 @@ In cloud mode a second server process connects to the first one on 127.0.0.1:235
 may be ours or the original Node one (socket.io 2.x), so the default speaks Engine.IO 3 with
 Socket.IO revision 4; ``eio=4`` speaks Engine.IO 4 with revision 5 (socket.io 3.x/4.x).
 
-This module is the Socket.IO state machine only: namespace CONNECT / CONNECT_ERROR, events
-and acks, the send buffer, reconnection.  The connection itself (URL, WebSocket, handshake,
-heartbeat, framing, close handshake) is the Engine.IO client's.  One client is one
-namespace on one connection.
-
-The behaviour copies socket.io-client (2.x for revision 4, 4.8 for revision 5; references
-are to its ``lib/manager.ts`` and ``lib/socket.ts``) wherever a caller could tell the
-difference: event names and their arguments, the disconnect reasons, when it reconnects and
-when it does not, the backoff schedule (:class:`~entryhw.backoff.Backoff`), ack ids, send
-buffering.  Differences are listed on :class:`SocketIOClient`.
+Only the Socket.IO state machine is here (namespace CONNECT/CONNECT_ERROR, events, acks,
+send buffer, reconnection), for one namespace; the connection is the Engine.IO client's.
+It copies socket.io-client (2.x for revision 4, 4.8 for revision 5: ``lib/manager.ts``,
+``lib/socket.ts``) wherever a caller could tell: events and their arguments, disconnect
+reasons, when it reconnects (on :class:`~entryhw.backoff.Backoff`), ack ids, buffering.
+Differences are listed on :class:`SocketIOClient`.
 """
 
 from __future__ import annotations

@@ -30,6 +30,7 @@ class AckRegistry:
         self._callbacks: dict[int, Callable[..., Any]] = {}
 
     def register(self, callback: Callable[..., Any]) -> int:
+        """Keep ``callback`` under a new ack id, which is returned."""
         ack_id = self._next_id
         self._next_id = 0 if ack_id >= sio.MAX_ACK_ID else ack_id + 1
         self._callbacks[ack_id] = callback
@@ -42,6 +43,7 @@ class AckRegistry:
         return self._callbacks.pop(ack_id, None)
 
     def discard(self, ack_id: int) -> None:
+        """Forget one callback (its packet was never sent); unknown ids are fine."""
         self._callbacks.pop(ack_id, None)
 
     def drop_all_except(self, keep: Iterable[int]) -> int:
@@ -87,7 +89,7 @@ class SendBuffer:
     """Emits made while not connected, in order, to go out on connect (``Socket.sendBuffer``).
 
     Unlike socket.io-client's, it holds at most ``size`` packets: when full, the oldest is
-    dropped, and its ack callback with it.  ``dropped`` counts drops until reset by the user.
+    dropped, and its ack callback with it.  ``dropped`` counts drops until its user resets it.
     """
 
     def __init__(self, size: int, acks: AckRegistry) -> None:
