@@ -1,4 +1,4 @@
-"""entryhw.engineio.client: its pure parts, then EngineIOClient against real peers.
+"""entryhw.engineio.handshake (pure), then entryhw.engineio.client against real peers.
 
 The peers are tests/js/sio_server.js (socket.io 2.x on engine.io 3, socket.io 4.x on
 engine.io 6: real Engine.IO servers, spoken to in raw Socket.IO text here) and
@@ -22,8 +22,8 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SkipTest, TestCase
 
 from entryhw.engineio import packets as eio
-from entryhw.engineio.client import EngineIOClient, Handshake, engineio_url, parse_handshake
-from entryhw.engineio.heartbeat import Heartbeat
+from entryhw.engineio.client import EngineIOClient
+from entryhw.engineio.handshake import Handshake, Heartbeat, engineio_url, parse_handshake
 from tests.node_peers import NodeServer, raw_server, sio_server, sleep, unbin, within
 from tests.support import LOOPBACK, free_port, node, require_npm_peers
 

@@ -1,28 +1,20 @@
-"""Engine.IO client over Autobahn WebSockets: one connection to an Engine.IO server.
+"""Engine.IO client over Autobahn WebSockets, under :mod:`entryhw.socketio.client`.
 
-The Socket.IO client (:mod:`entryhw.socketio.client`) runs on top of this; it is kept apart
-so that the Socket.IO state machine never sees a WebSocket, a handshake or a heartbeat, and
-so that plain Engine.IO can be spoken with it too.
+Apart so that the Socket.IO state machine never sees a WebSocket, a handshake or a
+heartbeat, and so that plain Engine.IO can be spoken too.  Engine.IO 3 (engine.io 3.x, as
+under socket.io 2.x) and 4, over the WebSocket transport only, from the first request on
+(``transport=websocket``): no polling, no upgrade.  It behaves as engine.io-client (3.5 and
+6, ``socket.ts``) where a user could tell; reconnecting is the user's decision.
 
-Only the WebSocket transport is used, from the first request on (``transport=websocket``,
-as engine.io-client does with ``transports: ["websocket"]``): no long-polling, no upgrade.
-Engine.IO 3 (engine.io 3.x, under socket.io 2.x) and 4 (engine.io 4+, socket.io 3+/4.x).
-The behaviour follows engine.io-client (3.5 for protocol 3, 6 for protocol 4, its
-``socket.ts``) where a user could tell the difference.  There is no reconnection here:
-whether and when to try again is the user's decision (socket.io-client's Manager makes it).
-
-The protocol decisions live in reactor-free pieces (:func:`engineio_url`,
-:func:`parse_handshake`, and :class:`~entryhw.engineio.heartbeat.Heartbeat`); the Autobahn
-protocol class only forwards frames and closes to the client.
+The protocol decisions are reactor-free, in :mod:`entryhw.engineio.handshake` (the URL,
+the OPEN packet, the heartbeat); the Autobahn protocol class only forwards.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, NamedTuple
-from urllib.parse import parse_qsl, quote, urlsplit
+from typing import Any
 
 from autobahn.websocket.protocol import WebSocketProtocol
 from twisted.internet.abstract import isIPAddress, isIPv6Address
@@ -34,7 +26,13 @@ from twisted.python.failure import Failure
 from entryhw.engineio import packets as eio
 from entryhw.engineio._autobahn import WebSocketClientFactory, WebSocketClientProtocol
 from entryhw.engineio.frames import INVALID_UTF8, FastFramesMixin
-from entryhw.engineio.heartbeat import Heartbeat
+from entryhw.engineio.handshake import (
+    EngineURL,
+    Handshake,
+    Heartbeat,
+    engineio_url,
+    parse_handshake,
+)
 from entryhw.faults import Faults
 
 __all__ = [
@@ -51,78 +49,6 @@ CLOSE_WAIT = 1.0
 
 # Client states: CONNECTING lasts from connect() to the server's OPEN packet.
 CLOSED, CONNECTING, OPEN = "closed", "connecting", "open"
-
-
-# --------------------------------------------------------------------------- sans-I/O parts
-
-
-class EngineURL(NamedTuple):
-    url: str  # ws:// or wss:// with path and query, for the WebSocket handshake
-    host: str
-    port: int
-    secure: bool
-
-
-def engineio_url(url: str, *, eio_version: int, path: str = "/socket.io/",
-                 query: Mapping[str, str] | None = None) -> EngineURL:
-    """The WebSocket URL of the Engine.IO endpoint for ``url`` (``http[s]://`` or ``ws[s]://``).
-
-    The query is the URL's own, then ``query``, then ``EIO`` and ``transport=websocket``,
-    which override, as engine.io-client builds it; values are escaped like
-    ``encodeURIComponent``.  A path in ``url`` is refused: socket.io-client would read it as
-    the namespace; the endpoint's path is ``path``.
-    """
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme in ("http", "ws"):
-        secure = False
-    elif scheme in ("https", "wss"):
-        secure = True
-    else:
-        raise ValueError(f"URL scheme must be http, https, ws or wss: {url!r}")
-    if parts.path not in ("", "/"):
-        raise ValueError(f"put the namespace in namespace=, not in the URL path: {url!r}")
-    host = parts.hostname
-    if not host:
-        raise ValueError(f"URL has no host: {url!r}")
-    port = parts.port or (443 if secure else 80)
-    params = dict(parse_qsl(parts.query, keep_blank_values=True))
-    params.update({str(k): str(v) for k, v in (query or {}).items()})
-    params["EIO"] = str(eio_version)
-    params["transport"] = "websocket"
-    encoded = "&".join(f"{_uri_component(k)}={_uri_component(v)}" for k, v in params.items())
-    netloc = f"[{host}]" if ":" in host else host
-    if not path.startswith("/"):
-        path = "/" + path
-    ws_url = f"{'wss' if secure else 'ws'}://{netloc}:{port}{path}?{encoded}"
-    return EngineURL(ws_url, host, port, secure)
-
-
-def _uri_component(value: str) -> str:
-    return quote(value, safe="-_.!~*'()")
-
-
-class Handshake(NamedTuple):
-    """The server's OPEN packet; times in seconds."""
-
-    sid: str
-    ping_interval: float
-    ping_timeout: float
-    data: dict[str, Any]  # the whole object (``upgrades``, ``maxPayload``...)
-
-
-def parse_handshake(data: str | bytes | None) -> Handshake:
-    """The handshake in an OPEN packet's data; ``ValueError`` for anything else."""
-    try:
-        obj: Any = json.loads(data) if isinstance(data, str) else None
-        sid = obj["sid"]
-        interval = obj["pingInterval"] / 1000
-        timeout = obj["pingTimeout"] / 1000
-        if not isinstance(sid, str) or not interval > 0 or not timeout > 0:
-            raise ValueError
-    except (ValueError, TypeError, KeyError, ArithmeticError, RecursionError):
-        raise ValueError(f"bad Engine.IO handshake {str(data)[:200]!r}") from None
-    return Handshake(sid, interval, timeout, obj)
 
 
 # --------------------------------------------------------------------------- Autobahn glue
