@@ -2,37 +2,28 @@
 
 The server is tests/js/sio_server.js, as socket.io 2.x (Engine.IO 3, revision 4, what the
 original Entry server runs) or as socket.io 4.x (Engine.IO 4, revision 5),
-spawned by the reactor on free loopback ports and killed in each test's cleanup.  Every
-wait is a Deferred with a timeout; nothing sleeps.
+spawned by the reactor on free loopback ports and killed in each test's cleanup
+(tests/node_peers.py).  Every wait is a Deferred with a timeout; nothing sleeps.
+The Engine.IO layer underneath has its own tests in tests/test_engineio_client.py.
 """
 
 from __future__ import annotations
 
-import base64
-import json
-from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from twisted.internet import defer, reactor, task
+from twisted.internet import defer
 from twisted.internet.error import ConnectionRefusedError
-from twisted.internet.protocol import ProcessProtocol
 from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactorClock
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SkipTest, TestCase
 
 from entryhw.backoff import Backoff
-from entryhw.engineio import packets as eio
-from entryhw.socketio.client import (
-    AckRegistry,
-    ConnectError,
-    Heartbeat,
-    SocketIOClient,
-    engineio_url,
-    once_ack,
-)
-from tests.support import JS_DIR, LOOPBACK, free_port, node, require_npm_peers
+from entryhw.socketio.client import ConnectError, SocketIOClient
+from entryhw.socketio.outbox import AckRegistry, SendBuffer, once_ack
+from tests.node_peers import NodeServer, sio_server, sleep, unbin, within
+from tests.support import LOOPBACK, free_port, node, require_npm_peers
 
 # --------------------------------------------------------------------------- pure parts
 
@@ -111,84 +102,26 @@ class AckTests(TestCase):
         self.assertEqual(sent, [["ok"]])
 
 
-class HeartbeatTests(TestCase):
-    def make(self, version: int) -> tuple[Clock, list[int], list[bool], Heartbeat]:
-        clock, sent, expired = Clock(), [], []
-        heartbeat = Heartbeat(clock, version, 10.0, 2.0, sent.append, lambda: expired.append(True))
-        heartbeat.start()
-        return clock, sent, expired, heartbeat
+class SendBufferTests(TestCase):
+    def test_bounded_oldest_first_with_its_ack(self) -> None:
+        acks = AckRegistry()
+        buffer = SendBuffer(2, acks)
+        for n in range(3):
+            buffer.add([f"frame {n}"], acks.register(print))
+        buffer.add(["no ack"], None)
+        self.assertEqual((len(buffer), buffer.dropped, buffer.ack_ids()), (2, 2, {2}))
+        self.assertEqual([i for i in range(4) if i in acks], [2])  # dropped with their packets
+        self.assertEqual([buffer.popleft(), buffer.popleft()], [["frame 2"], ["no ack"]])
+        self.assertEqual(len(buffer), 0)
 
-    def test_v3_client_pings_and_waits_for_pong(self) -> None:
-        clock, sent, expired, heartbeat = self.make(3)
-        clock.advance(9.9)
-        self.assertEqual(sent, [])
-        clock.advance(0.1)
-        self.assertEqual(sent, [eio.PING])
-        clock.advance(1.9)
-        heartbeat.received(eio.PONG)  # next ping pingInterval after the pong
-        clock.advance(9.9)
-        self.assertEqual((sent, expired), ([eio.PING], []))
-        clock.advance(0.1)
-        self.assertEqual(sent, [eio.PING, eio.PING])
-        clock.advance(1.9)
-        self.assertEqual(expired, [])
-        clock.advance(0.1)  # no pong within pingTimeout
-        self.assertEqual(expired, [True])
-        self.assertEqual(clock.getDelayedCalls(), [])
-
-    def test_v3_any_packet_proves_liveness(self) -> None:
-        clock, sent, expired, heartbeat = self.make(3)
-        clock.advance(10.0)
-        self.assertEqual(sent, [eio.PING])
-        clock.advance(1.5)
-        heartbeat.received(eio.MESSAGE)  # engine.io-client 3: deadline pingInterval + timeout
-        clock.advance(11.9)
-        self.assertEqual(expired, [])
-        clock.advance(0.1)
-        self.assertEqual(expired, [True])
-
-    def test_v4_answers_server_pings(self) -> None:
-        clock, sent, expired, heartbeat = self.make(4)
-        for _ in range(3):
-            clock.advance(11.9)
-            heartbeat.received(eio.PING)
-        self.assertEqual((sent, expired), ([eio.PONG] * 3, []))
-        heartbeat.received(eio.MESSAGE)  # only pings count in Engine.IO 4
-        clock.advance(11.9)
-        self.assertEqual(expired, [])
-        clock.advance(0.1)
-        self.assertEqual(expired, [True])
-        heartbeat.received(eio.PING)  # after expiry: nothing
-        self.assertEqual(sent, [eio.PONG] * 3)
-
-    def test_stop_cancels_everything(self) -> None:
-        for version in (3, 4):
-            clock, sent, expired, heartbeat = self.make(version)
-            heartbeat.stop()
-            self.assertEqual(clock.getDelayedCalls(), [])
-            clock.advance(100)
-            self.assertEqual((sent, expired), ([], []))
+    def test_size_zero_keeps_nothing(self) -> None:
+        acks = AckRegistry()
+        buffer = SendBuffer(-1, acks)
+        buffer.add(["x"], acks.register(print))
+        self.assertEqual((len(buffer), buffer.dropped, len(acks)), (0, 1, 0))
 
 
-class URLTests(TestCase):
-    def test_query_order_and_override(self) -> None:
-        target = engineio_url("http://127.0.0.1:23518/?a=1&EIO=9", eio_version=3,
-                              query={"childServer": "true", "x y": "ä&=", "a": "2"})
-        self.assertEqual(
-            target.url,
-            "ws://127.0.0.1:23518/socket.io/?a=2&EIO=3&childServer=true&x%20y=%C3%A4%26%3D"
-            "&transport=websocket")
-        self.assertEqual(target[1:], ("127.0.0.1", 23518, False))
-
-    def test_schemes_and_ports(self) -> None:
-        self.assertEqual(engineio_url("https://hw.example", eio_version=4)[1:],
-                         ("hw.example", 443, True))
-        self.assertTrue(engineio_url("wss://h:1", eio_version=4).url.startswith("wss://h:1/"))
-        self.assertTrue(engineio_url("ws://[::1]:2", eio_version=4, path="x/").url
-                        .startswith("ws://[::1]:2/x/?EIO=4&"))
-        for bad in ("ftp://h", "http://h/custom", "http://:80"):
-            self.assertRaises(ValueError, engineio_url, bad, eio_version=3)
-
+class ClientArgumentTests(TestCase):
     def test_client_argument_checks(self) -> None:
         clock = Clock()
         self.assertRaises(ValueError, SocketIOClient, "http://h", eio=5, reactor=clock)
@@ -264,102 +197,6 @@ class ReconnectScheduleTests(TestCase):
 # --------------------------------------------------------------------------- harness
 
 
-def unbin(value: Any) -> Any:
-    """The servers print binary as {"$bin": base64}; turn it back into bytes."""
-    if isinstance(value, list):
-        return [unbin(v) for v in value]
-    if isinstance(value, dict):
-        if set(value) == {"$bin"}:
-            return base64.b64decode(value["$bin"])
-        return {k: unbin(v) for k, v in value.items()}
-    return value
-
-
-def within(d: defer.Deferred[Any], seconds: float, what: Callable[[], str]) -> defer.Deferred[Any]:
-    """``d``, failing with an AssertionError naming ``what()`` after ``seconds``."""
-
-    def timed_out(failure: Failure) -> Failure:
-        if failure.check(defer.TimeoutError, defer.CancelledError):
-            raise AssertionError(f"timed out after {seconds}s waiting for {what()}")
-        return failure
-
-    d.addTimeout(seconds, reactor)
-    return d.addErrback(timed_out)
-
-
-def sleep(seconds: float) -> defer.Deferred[None]:
-    return task.deferLater(reactor, seconds, lambda: None)
-
-
-class NodeServer(ProcessProtocol):
-    """A tests/js/sio_server.js process (v2 or v4), its JSON stdout lines read in the reactor."""
-
-    def __init__(self, version: str, port: int, *extra: str) -> None:
-        self.argv = [node(), str(JS_DIR / "sio_server.js"), version, str(port), *extra]
-        self.port = port
-        self.lines: list[dict[str, Any]] = []
-        self._cursor = 0
-        self._buf = b""
-        self._stderr = bytearray()
-        self._waiter: tuple[Callable[[dict[str, Any]], bool], defer.Deferred[Any]] | None = None
-        self.ended: defer.Deferred[None] = defer.Deferred()
-        self.running = False
-
-    def start(self, test: TestCase) -> defer.Deferred[Any]:
-        reactor.spawnProcess(self, self.argv[0], self.argv, env=None)
-        self.running = True
-        test.addCleanup(self.kill)
-        return self.expect(lambda e: e["ev"] == "listening", what="the server to listen")
-
-    def kill(self) -> defer.Deferred[None]:
-        if self.running:
-            self.transport.signalProcess("KILL")
-        return self.ended
-
-    def signal(self, name: str) -> None:
-        self.transport.signalProcess(name)
-
-    def expect(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 10.0,
-               what: str = "an event") -> defer.Deferred[Any]:
-        """The next line (after those already returned) matching ``predicate``."""
-        assert self._waiter is None, "one expect() at a time"
-        d: defer.Deferred[Any] = defer.Deferred(lambda _: setattr(self, "_waiter", None))
-        self._waiter = (predicate, d)
-        self._check()
-        return within(d, timeout, lambda: f"{what}; saw {self.lines[-8:]!r}; stderr: "
-                                          f"{self._stderr.decode('utf-8', 'replace')[-2000:]}")
-
-    def events(self, ev: str, **match: Any) -> list[dict[str, Any]]:
-        return [e for e in self.lines
-                if e["ev"] == ev and all(e.get(k) == v for k, v in match.items())]
-
-    def _check(self) -> None:
-        if self._waiter is None:
-            return
-        predicate, d = self._waiter
-        while self._cursor < len(self.lines):
-            line = self.lines[self._cursor]
-            self._cursor += 1
-            if predicate(line):
-                self._waiter = None
-                d.callback(line)
-                return
-
-    def outReceived(self, data: bytes) -> None:
-        self._buf += data
-        *lines, self._buf = self._buf.split(b"\n")
-        for raw in lines:
-            self.lines.append(json.loads(raw))
-        self._check()
-
-    def errReceived(self, data: bytes) -> None:
-        self._stderr += data
-
-    def processEnded(self, reason: Failure) -> None:
-        self.running = False
-        self.ended.callback(None)
-
-
 class Events:
     """Records a client's events; ``wait(name, n)`` fires at the n-th one."""
 
@@ -422,7 +259,7 @@ class _ClientTests:
             raise SkipTest(str(exc)) from None
 
     async def start_server(self, port: int | None = None, *extra: str) -> NodeServer:
-        server = NodeServer(self.version, port or free_port(), *extra)
+        server = sio_server(self.version, port or free_port(), *extra)
         await server.start(self)
         return server
 
