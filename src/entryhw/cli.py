@@ -23,13 +23,18 @@ def main(argv: list[str] | None = None) -> int:
         options.parseOptions(sys.argv[1:] if argv is None else argv)
         start_logging(options["log-format"], options["log-level"], sys.stderr)
 
-        from twisted.application import app, service
+        from twisted.application import service
         from twisted.internet import reactor
 
         entry = tap.makeService(options)
         application = service.Application("entryhw")
         entry.setServiceParent(application)
-    app.startApplication(application, False)
+        # What twisted.application.app.startApplication does (its module would import
+        # twistd's runner, pdb and profile included, into every start).
+        root = service.IService(application)
+        root.privilegedStartService()
+        reactor.callWhenRunning(root.startService)
+        reactor.addSystemEventTrigger("before", "shutdown", root.stopService)
     reactor.run()
     return entry.exit_code
 

@@ -240,6 +240,12 @@ class ElectionService(Service):
             return
         self.client = None
         self.bridge.host_down()
+        if self.settings.tls is not None:
+            from entryhw.tls import refusal
+
+            why = refusal(err)
+            if why is not None:
+                self.log.error("{why}", why=why)
         delay = self.backoff.duration()
         failures = self.backoff.attempts
         level = self.log.warn if failures >= 3 else self.log.info

@@ -4,7 +4,8 @@
 ``entryhw-server`` alike. Its children, in start order:
 
 * ``election`` (:mod:`entryhw.election`): the host port or the connection to a host;
-* ``certificates``: a TimerService re-reading the TLS files when they change;
+* ``certificates`` (:mod:`entryhw.tls`): a TimerService re-reading the TLS files when
+  they change;
 * ``watchdog`` (:mod:`entryhw.watchdog`): notices a vanished parent;
 * ``signals`` (:mod:`entryhw.signals`): SIGTERM/SIGINT stop, SIGHUP reloads;
 * ``parent`` (:mod:`entryhw.parent`): the IPC channel.
@@ -20,7 +21,6 @@ from __future__ import annotations
 import signal
 from typing import Any
 
-from twisted.application.internet import TimerService
 from twisted.application.service import MultiService
 from twisted.logger import Logger
 
@@ -31,28 +31,6 @@ from entryhw.parent import ParentService
 from entryhw.settings import Settings
 from entryhw.signals import SignalService
 from entryhw.watchdog import WatchdogService
-
-
-class CertificateService(TimerService):
-    """Every ``interval`` seconds, reload the TLS files if they changed (stat only)."""
-
-    name = "certificates"
-    log = Logger()
-
-    def __init__(self, tls: Any, interval: float, clock: Any) -> None:
-        super().__init__(interval, self.check)
-        self.tls = tls
-        self.clock = clock
-
-    def check(self) -> None:
-        if self.tls.changed():
-            self.tls.reload("the files changed")
-
-    def startService(self) -> None:
-        self.log.info("TLS certificate {subject}, valid until {when:%Y-%m-%d}",
-                      subject=self.tls.certs.leaf.subject.rfc4514_string(),
-                      when=self.tls.not_after)
-        super().startService()
 
 
 class EntryService(MultiService):
@@ -81,6 +59,9 @@ class EntryService(MultiService):
                                     self.faults, reactor)
         tls = settings.tls
         if tls is not None and settings.reload_interval > 0:
+            from entryhw.tls import CertificateService  # with TLS only: TimerService's
+            # module brings Twisted's client-service state machine along
+
             CertificateService(tls, settings.reload_interval, reactor).setServiceParent(self)
         if settings.channel is not None and settings.watchdog > 0:
             WatchdogService(settings.watchdog, lambda: self.link.connected, self.shutdown,

@@ -20,6 +20,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from OpenSSL import SSL
+from twisted.application.internet import TimerService
 from twisted.internet.interfaces import (
     IOpenSSLClientConnectionCreator,
     IOpenSSLServerConnectionCreator,
@@ -303,33 +304,21 @@ def client_options(certs: CertificateSet | None, insecure: bool = False,
             [ssl.Certificate.loadPEM(c.public_bytes(serialization.Encoding.PEM)) for c in cas])
     else:
         trust = ssl.platformTrust()
-    return _NameReportingClientTLS(hostname, ssl.optionsForClientTLS(hostname, trustRoot=trust))
+    return ssl.optionsForClientTLS(hostname, trustRoot=trust)
 
 
-@implementer(IOpenSSLClientConnectionCreator)
-class _NameReportingClientTLS:
-    """``optionsForClientTLS``, plus a log line when the host's certificate has the wrong name.
+def refusal(error: object, hostname: str = SERVER_NAMES[0]) -> str | None:
+    """What to log when dialling the host failed because its certificate was refused
+    (the name, or the chain), or None for any other failure."""
+    from service_identity import VerificationError
 
-    Twisted reports a name mismatch only as the reason the connection was lost,
-    which the WebSocket layer drops ("peer dropped the TCP connection").
-    """
-
-    def __init__(self, hostname: str, creator: Any) -> None:
-        self.hostname = hostname
-        self.creator = creator
-
-    def clientConnectionForTLS(self, tlsProtocol: Any) -> SSL.Connection:
-        connection = self.creator.clientConnectionForTLS(tlsProtocol)
-        fail, hostname = tlsProtocol.failVerification, self.hostname
-
-        def failVerification(reason: Any) -> None:
-            log.error("TLS: the host's certificate is not valid for {name} ({err}); "
-                      "certificate verification failed", name=hostname,
-                      err=reason.getErrorMessage())
-            fail(reason)
-
-        tlsProtocol.failVerification = failVerification
-        return connection
+    if isinstance(error, VerificationError):
+        return (f"TLS: the host's certificate is not valid for {hostname} ({error}); "
+                "certificate verification failed")
+    if isinstance(error, SSL.Error):
+        return (f"TLS: the host's certificate was refused ({error}); certificate "
+                "verification failed")
+    return None
 
 
 def _is_ca(cert: x509.Certificate) -> bool:
@@ -337,3 +326,25 @@ def _is_ca(cert: x509.Certificate) -> bool:
         return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
     except x509.ExtensionNotFound:
         return False
+
+
+class CertificateService(TimerService):
+    """Every ``interval`` seconds, reload the TLS files if they changed (stat only)."""
+
+    name = "certificates"
+    log = Logger()
+
+    def __init__(self, tls: Any, interval: float, clock: Any) -> None:
+        super().__init__(interval, self.check)
+        self.tls = tls
+        self.clock = clock
+
+    def check(self) -> None:
+        if self.tls.changed():
+            self.tls.reload("the files changed")
+
+    def startService(self) -> None:
+        self.log.info("TLS certificate {subject}, valid until {when:%Y-%m-%d}",
+                      subject=self.tls.certs.leaf.subject.rfc4514_string(),
+                      when=self.tls.not_after)
+        super().startService()

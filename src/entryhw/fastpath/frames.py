@@ -156,8 +156,6 @@ def _why_not() -> str | None:
 def self_test() -> str | None:
     """Drive a real Autobahn server protocol with FastFrames through a handshake, a
     simple frame, a fragmented message and a close; None if all went as expected."""
-    from twisted.internet.testing import StringTransport
-
     from entryhw.fastpath.imports import autobahn_websocket
     from entryhw.faults import Faults
 
@@ -176,7 +174,7 @@ def self_test() -> str | None:
     factory.setProtocolOptions(utf8validateIncoming=False, openHandshakeTimeout=0,
                                closeHandshakeTimeout=0)
     proto = factory.buildProtocol(None)
-    transport = StringTransport()
+    transport = _Transport()
     proto.makeConnection(transport)
     proto.dataReceived(b"GET / HTTP/1.1\r\nHost: 127.0.0.1:1\r\nUpgrade: websocket\r\n"
                        b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
@@ -210,6 +208,52 @@ def _fast(proto: Any) -> bool:
 
 def _xor(data: bytes, key: bytes) -> bytes:
     return bytes(b ^ key[i % 4] for i, b in enumerate(data))
+
+
+class _Transport:
+    """Just enough of a TCP transport for the self-test (twisted.internet.testing's
+    StringTransport would import trial, and unittest with it, into every server)."""
+
+    disconnecting = False
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.connected = True
+
+    def write(self, data: bytes) -> None:
+        self.data += data
+
+    def writeSequence(self, seq: Any) -> None:
+        for data in seq:
+            self.write(data)
+
+    def value(self) -> bytes:
+        return bytes(self.data)
+
+    def clear(self) -> None:
+        self.data.clear()
+
+    def getPeer(self) -> Any:
+        from twisted.internet.address import IPv4Address
+
+        return IPv4Address("TCP", "127.0.0.1", 1)
+
+    getHost = getPeer
+
+    def registerProducer(self, producer: Any, streaming: bool) -> None:
+        pass
+
+    def unregisterProducer(self) -> None:
+        pass
+
+    def loseConnection(self) -> None:
+        self.disconnecting = True
+
+    def abortConnection(self) -> None:
+        self.connected = False
+
+    def setTcpNoDelay(self, enabled: bool) -> None:
+        pass
 
 
 class _NoClock:
