@@ -256,3 +256,26 @@ class LifecycleTests(SynchronousTestCase):
         ns = sio.namespaces["/"]
         self.assertEqual(set(ns._lifecycle), {"connect", "disconnect"})
         self.assertNotIn("disconnect", ns._handlers)
+
+
+class Utf8SendTests(SynchronousTestCase):
+    """A Utf8 message is text: framed as-is on a WebSocket, decoded for a poll."""
+
+    def test_websocket_and_polling(self) -> None:
+        from entryhw.engineio.packets import Utf8
+
+        sent: list[tuple[bytes, bool]] = []
+
+        class WS:
+            def sendMessage(self, payload: bytes, isBinary: bool = False) -> None:
+                sent.append((payload, isBinary))
+
+        session = Session(_Server(), "sid", 4, query={}, headers={}, remote="127.0.0.1")
+        session.attach_websocket(WS())
+        session.send(Utf8('2["m","é"]'.encode()))
+        session.send(b"\x01")
+        self.assertEqual(sent[0], (b'42["m","\xc3\xa9"]', False))
+        self.assertTrue(sent[1][1])  # plain bytes stay binary
+        polling = Session(_Server(), "sid2", 4, query={}, headers={}, remote="127.0.0.1")
+        polling.send(Utf8(b'2["m"]'))
+        self.assertEqual(polling._buffer, [Packet(MESSAGE, '2["m"]')])

@@ -15,6 +15,7 @@ from twisted.internet.defer import CancelledError, Deferred, succeed
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
+from entryhw.engineio.packets import Utf8
 from entryhw.faults import Faults
 from entryhw.socketio import packets as sp
 from entryhw.socketio.acks import AckLost, AckTimeout, PendingAcks
@@ -37,7 +38,8 @@ class FakeSession:
         self.on_close: Any = None
 
     def send(self, frame: str | bytes) -> None:
-        self.frames.append(frame)
+        # Text comes as Utf8 (bytes from the JSON encoder); the wire makes it a str again.
+        self.frames.append(frame.decode() if type(frame) is Utf8 else frame)
 
     def close(self, reason: str = "forced close") -> None:
         if self.closed is None:

@@ -1168,3 +1168,24 @@ class DifferentialTests(SynchronousTestCase):
                     self.assertEqual(mine.data[1], math.inf)  # JSON output carries null
                     mine = mine._replace(data=[mine.data[0], None])
                 self.assertEqual(mine, js, (rev, frames))
+
+
+class Utf8FramesTests(SynchronousTestCase):
+    """``encode(..., utf8=True)``: the same text frame, as bytes straight from the encoder."""
+
+    def test_same_frame_as_bytes_on_both_paths(self) -> None:
+        from entryhw.engineio.packets import Utf8
+
+        cases = [
+            Packet(EVENT, "/", ["message", {"data": "é😀", "n": [1, 2.5, None]}]),  # fast path
+            Packet(EVENT, "/", ["message", "\ud800 lone"]),  # orjson refuses: the stdlib's
+            Packet(EVENT, "/x", ["m"], 7),  # general path
+            Packet(EVENT, "/", ["m", b"\x00\x01"]),  # binary: attachments stay bytes
+        ]
+        for packet in cases:
+            for rev in (4, 5):
+                text = encode(packet, rev)
+                raw = encode(packet, rev, utf8=True)
+                self.assertIs(type(raw[0]), Utf8, packet)
+                self.assertEqual(raw[0].decode(), text[0], packet)
+                self.assertEqual(raw[1:], text[1:], packet)

@@ -35,6 +35,7 @@ __all__ = [
     "UPGRADE",
     "DecodeError",
     "Packet",
+    "Utf8",
     "decode_packet",
     "decode_payload",
     "encode_packet",
@@ -46,6 +47,17 @@ __all__ = [
 
 class DecodeError(ValueError):
     """The only exception the decoders raise for bad input."""
+
+
+class Utf8(bytes):
+    """A text message already encoded as UTF-8, as orjson writes it.
+
+    ``Session.send`` takes one as text (``bytes`` alone means a binary message), so a
+    payload goes from the JSON encoder to the WebSocket frame without a round trip
+    through ``str``; only long-polling, whose payloads are text, decodes it.
+    """
+
+    __slots__ = ()
 
 
 OPEN, CLOSE, PING, PONG, MESSAGE, UPGRADE, NOOP = range(7)

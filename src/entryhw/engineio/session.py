@@ -19,6 +19,7 @@ from entryhw.engineio.packets import (
     PONG,
     UPGRADE,
     Packet,
+    Utf8,
     encode_packet,
     encode_payload,
 )
@@ -94,6 +95,9 @@ class Session:
     def send(self, data: str | bytes) -> None:
         """Queue one message; written at once on a WebSocket, or on the next poll.
 
+        ``str`` and :class:`~entryhw.engineio.packets.Utf8` are text, other ``bytes``
+        binary.
+
         Never raises: a message for a session that is closing is dropped (and
         counted), and a polling client that leaves more than
         :data:`~entryhw.limits.MAX_BACKLOG` uncollected is disconnected.
@@ -102,13 +106,16 @@ class Session:
             self.server.faults.count("sendsDropped")
             return
         ws = self._ws
+        kind = type(data)
         if ws is not None:
-            if type(data) is str:
-                ws.sendMessage(("4" + data).encode(), False)
+            if kind is Utf8:
+                ws.sendMessage(b"4" + data, False)
+            elif kind is str:
+                ws.sendMessage(("4" + data).encode(), False)  # type: ignore[operator]
             else:
                 self._ws_send(Packet(MESSAGE, data))
             return
-        self._queue(Packet(MESSAGE, data))
+        self._queue(Packet(MESSAGE, data.decode() if kind is Utf8 else data))  # type: ignore[union-attr]
 
     def _queue(self, packet: Packet) -> None:
         """Buffer a packet for the next poll, within the backlog limit."""

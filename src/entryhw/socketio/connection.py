@@ -85,7 +85,7 @@ class Connection:
     def send_packet(self, packet: Packet) -> bool:
         """Encode and send; False (logged, counted) if the packet cannot be encoded."""
         try:
-            frames = sp.encode(packet, self.rev)
+            frames = sp.encode(packet, self.rev, utf8=True)
         except (TypeError, ValueError) as e:
             self.server.faults.peer("sendsDropped", "cannot encode a Socket.IO packet for "
                                     "{sid}: {err}", sid=self.session.sid, err=e,

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 from entryhw import jsjson
+from entryhw.engineio.packets import Utf8
 from entryhw.socketio.protocol import (
     ACK,
     BINARY_ACK,
@@ -34,6 +35,7 @@ _dumps = jsjson.dumps_text
 # orjson first on the hot paths (see entryhw.jsjson); whatever it refuses (bytes, lone
 # surrogates, huge integers, cycles...) takes the stdlib paths, which decide as before.
 _fast_dumps = jsjson.dumps_text_fast
+_fast_dumps_utf8 = jsjson.dumps_utf8_fast
 _well_formed = jsjson.well_formed
 
 
@@ -156,8 +158,11 @@ def _encode_general(packet: Packet, rev: int) -> list[str | bytes]:
     return frames
 
 
-def encode(packet: Packet, rev: int = 5) -> list[str | bytes]:
+def encode(packet: Packet, rev: int = 5, *, utf8: bool = False) -> list[str | bytes]:
     """Encode ``packet`` into its text frame followed by its binary attachments.
+
+    With ``utf8`` the text frame is a :class:`~entryhw.engineio.packets.Utf8` (bytes
+    straight from the JSON encoder, which an Engine.IO session sends as text), not a str.
 
     Raises ``ValueError`` for packets the other side would reject (unknown type, namespace
     not starting with ``/`` or containing ``,``, ack id not an int in [0, 2**53 - 1], data of
@@ -178,9 +183,14 @@ def encode(packet: Packet, rev: int = 5) -> list[str | bytes]:
         and ((rev == 5 and data[0] not in RESERVED_EVENTS) or rev == 4)
     ):
         try:
+            if utf8:
+                return [Utf8(b"2" + _fast_dumps_utf8(data))]
             body = _fast_dumps(data)
         except (TypeError, ValueError):
             pass
         else:
             return ["2" + _well_formed(body)]
-    return _encode_general(packet, rev)
+    frames = _encode_general(packet, rev)
+    if utf8:
+        frames[0] = Utf8(frames[0].encode())  # type: ignore[union-attr]
+    return frames

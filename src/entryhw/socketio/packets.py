@@ -17,7 +17,8 @@ module is the API of all three.
 API
 ===
 
-``encode(packet, rev=5) -> list[str | bytes]``
+``encode(packet, rev=5, *, utf8=False) -> list[str | bytes]`` (``utf8``: the text frame as
+:class:`~entryhw.engineio.packets.Utf8`, what the server sends)
     The text frame first, then the binary attachments.  EVENT/ACK packets whose data holds
     ``bytes``/``bytearray``/``memoryview`` anywhere (nested in lists, tuples, dicts) go out as
     BINARY_EVENT/BINARY_ACK with ``{"_placeholder":true,"num":N}`` placeholders, numbered

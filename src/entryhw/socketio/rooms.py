@@ -25,7 +25,7 @@ class _Frames:
     def get(self, rev: int) -> list[str | bytes]:
         frames = self._cache.get(rev)
         if frames is None:
-            frames = self._cache[rev] = sp.encode(self._packet, rev)
+            frames = self._cache[rev] = sp.encode(self._packet, rev, utf8=True)
         return frames
 
 
