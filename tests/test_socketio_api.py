@@ -71,3 +71,32 @@ class PublicNamesTests(SynchronousTestCase):
         self.assertEqual(seen["codec"], ["entryhw.socketio.protocol"])
         self.assertFalse(seen["twisted"], "the codec pulled in Twisted")
         self.assertFalse(seen["client"], "the server pulled in the client")
+
+
+class EngineIOExportsTests(SynchronousTestCase):
+    """entryhw.engineio the same way: every public name, and nothing loaded before use."""
+
+    def test_names_and_laziness(self) -> None:
+        import entryhw.engineio as engineio
+        from entryhw.engineio import client, handshake, packets, session
+        from entryhw.engineio import server as eserver
+
+        expected = {
+            "EngineServer": eserver.EngineServer, "Session": session.Session,
+            "EngineIOClient": client.EngineIOClient, "Handshake": handshake.Handshake,
+            "EngineURL": handshake.EngineURL, "Heartbeat": handshake.Heartbeat,
+            "engineio_url": handshake.engineio_url, "Packet": packets.Packet,
+            "DecodeError": packets.DecodeError, "encode_packet": packets.encode_packet,
+            "decode_packet": packets.decode_packet, "encode_payload": packets.encode_payload,
+            "decode_payload": packets.decode_payload,
+        }
+        self.assertEqual(sorted(engineio.__all__), sorted(expected))
+        for name, obj in expected.items():
+            self.assertIs(getattr(engineio, name), obj, name)
+        with self.assertRaises(AttributeError):
+            engineio.no_such_name  # noqa: B018
+        probe = ("import sys, entryhw.engineio as e; e.Packet; "
+                 "print('entryhw.engineio.client' in sys.modules, 'twisted' in sys.modules)")
+        out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                             timeout=60, check=True)
+        self.assertEqual(out.stdout.split(), ["False", "False"])
