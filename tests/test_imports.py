@@ -130,7 +130,8 @@ class StartupTests(SynchronousTestCase):
                                            "autobahn"])
 
     def test_autobahn_nvx_can_be_asked_for(self) -> None:
-        from autobahn.websocket import HAS_NVX
-        if not HAS_NVX:
+        import autobahn.websocket
+
+        if not getattr(autobahn.websocket, "HAS_NVX", False):
             raise SkipTest("this Autobahn was built without NVX")
         self.assertIn("pycparser", self.probe(AUTOBAHN_USE_NVX="1")["serving"])
