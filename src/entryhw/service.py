@@ -24,7 +24,7 @@ from typing import Any
 from twisted.application.service import MultiService
 from twisted.logger import Logger
 
-from entryhw import fastpath, fdlimit
+from entryhw import config, fastpath, fdlimit
 from entryhw.election import ElectionService
 from entryhw.faults import Faults
 from entryhw.parent import ParentService
@@ -82,6 +82,7 @@ class EntryService(MultiService):
 
     def startService(self) -> None:
         settings = self.settings
+        self._log_configuration()
         if settings.allow_any_origin:
             self.log.warn("--allow-any-origin: every web page can reach this server and drive "
                           "the hardware (the original's behaviour)")
@@ -94,6 +95,23 @@ class EntryService(MultiService):
             self.log.warn("--insecure-client: in client mode the host's certificate is NOT "
                           "verified; anything on this port can pose as the host")
         super().startService()
+
+    def _log_configuration(self) -> None:
+        """One line on where the configuration came from: a zero-argument start must
+        show what it found."""
+        settings = self.settings
+        if settings.config_home is None:
+            return
+        used = (f"configuration {settings.config_file}" if settings.config_file
+                else f"no {config.FILE_NAME} in {settings.config_home}")
+        if settings.tls is not None:
+            certs = f"certificates from {settings.certs or 'the --cert-file'}"
+        elif settings.certs is not None:
+            certs = f"no certificate files in {settings.certs}: plain HTTP"
+        else:
+            certs = (f"no certificates (no --certs, no {config.CERTS_DIR}/ in "
+                     f"{settings.config_home}): plain HTTP")
+        self.log.info("{used}; {certs}", used=used, certs=certs)
 
     def _signalled(self, name: str) -> None:
         self.shutdown(f"received {name}")

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from entryhw import ipc
+from entryhw import config, ipc
 from entryhw.policy import HostPolicy, OriginPolicy, PolicyError, RequestPolicy
 
 
@@ -36,6 +36,9 @@ class Settings:
     reload_interval: float = 30.0
     policy: RequestPolicy | None = None  # None: the defaults for ``interface``
     allow_any_origin: bool = False
+    config_file: str | None = None  # the entryhw.toml read, if any
+    config_home: str | None = None  # where entryhw looked for it and for certs/
+    certs_beside: bool = False  # certs/ found beside the executable, not named
 
     @property
     def loopback(self) -> bool:
@@ -46,8 +49,19 @@ class ConfigError(Exception):
     """A setting that cannot be used; the message names it and says why."""
 
 
-def load(options: Mapping[str, Any], environ: Mapping[str, str] = os.environ) -> Settings:
-    """Check the folders, load the secret and certificates, resolve the channel."""
+def load(options: Mapping[str, Any], environ: Mapping[str, str] = os.environ,
+         found: config.Found | None = None) -> Settings:
+    """Check the folders, load the secret and certificates, resolve the channel.
+
+    With no certificate option, ``certs/`` beside the executable (``found.looked_in``)
+    is used when it exists.
+    """
+    beside = False
+    if found is not None and all(options[k] is None for k in ("certs", "cert-file", "key-file")):
+        default = config.default_certs(found.looked_in)
+        if default is not None:
+            options = {**options, "certs": str(default)}
+            beside = True
     for name in ("certs", "modules"):
         path = options[name]
         if path is not None and not os.path.isdir(path):
@@ -78,6 +92,9 @@ def load(options: Mapping[str, Any], environ: Mapping[str, str] = os.environ) ->
         reload_interval=options["reload-interval"],
         policy=policy,
         allow_any_origin=bool(options["allow-any-origin"]),
+        config_file=str(found.path) if found is not None and found.path is not None else None,
+        config_home=str(found.looked_in) if found is not None else None,
+        certs_beside=beside,
     )
 
 

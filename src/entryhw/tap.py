@@ -13,7 +13,7 @@ from typing import Any
 
 from twisted.python import usage
 
-from entryhw import __version__
+from entryhw import __version__, config
 from entryhw.logs import LEVELS
 from entryhw.service import EntryService
 from entryhw.settings import ConfigError, load
@@ -92,9 +92,13 @@ class Options(usage.Options):
     optParameters = [
         ["port", "p", 23518, "TCP port to listen on.", _port],
         ["interface", "i", "127.0.0.1", "Address to listen on. Keep it on loopback."],
+        ["config", None, None,
+         "A configuration file (TOML; keys are the long options) instead of entryhw.toml "
+         "beside the executable; ENTRYHW_CONFIG names one too. Command-line options win."],
         ["certs", None, None,
-         "Directory with the TLS files (hardware.key, cert.pem, ChainCA1.crt, RootCA.crt); "
-         "without them the server speaks plain HTTP."],
+         "Directory with the TLS files (hardware.key, cert.pem, ChainCA1.crt, RootCA.crt) "
+         "[default: certs/ beside the executable, when present]; without them the server "
+         "speaks plain HTTP."],
         ["cert-file", None, None,
          "One PEM with the leaf certificate then its chain (instead of --certs); it may "
          "hold the key too."],
@@ -120,6 +124,11 @@ class Options(usage.Options):
         super().__init__()
         self["allow-origin"] = []
         self["allow-host"] = []
+        self.found = config.Found(None, config.home())
+        self.longdesc = type(self).longdesc + (
+            f" With no options it looks beside its executable, in {self.found.looked_in}, "
+            f"for {config.FILE_NAME} (keys are the long options: port = 23518, "
+            f"allow-origin = [...], tls-only = true) and a {config.CERTS_DIR}/ folder.")
 
     def opt_allow_origin(self, origin: str) -> None:
         self["allow-origin"].append(origin)
@@ -144,12 +153,24 @@ class Options(usage.Options):
         sys.exit(0)
 
     def parseOptions(self, options: list[str] | None = None) -> None:
-        """Parse, or print a one-line reason and exit with status 2 (usage error)."""
+        """Parse the configuration file's options, then the command line's (which win);
+        or print a one-line reason and exit with status 2 (usage error)."""
+        argv = list(sys.argv[1:] if options is None else options)
         try:
-            super().parseOptions(options)
+            if "--help" not in argv and "-h" not in argv and "--version" not in argv:
+                self.found = config.find(argv, folder=self.found.looked_in, **self._names())
+            super().parseOptions([*self.found.argv, *argv])
+        except config.ConfigFileError as e:
+            sys.stderr.write(f"entryhw: error: {e}\nentryhw: see --help for the options\n")
+            raise SystemExit(2) from None
         except usage.UsageError as e:
             sys.stderr.write(f"entryhw: error: {e}\nentryhw: see --help for the options\n")
             raise SystemExit(2) from None
+
+    def _names(self) -> dict[str, set[str]]:
+        flags = {f[0] for f in self.optFlags}
+        parameters = {p[0] for p in self.optParameters} | {"allow-origin", "allow-host"}
+        return {"flags": flags, "parameters": parameters}
 
     def parseArgs(self, *args: str) -> None:
         if args:
@@ -171,7 +192,7 @@ def makeService(options: Options) -> EntryService:
     ends the process here with one line and status 2, as a usage error does.
     """
     try:
-        settings = load(options)
+        settings = load(options, found=options.found)
     except ConfigError as e:
         sys.stderr.write(f"entryhw: error: {e}\nentryhw: see --help for the options\n")
         raise SystemExit(2) from None
