@@ -9,6 +9,9 @@ The Engine.IO layer underneath has its own tests in tests/test_engineio_client.p
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from functools import partial
 from typing import Any
 
@@ -508,7 +511,10 @@ class SocketIO4ClientTests(_ClientTests, TestCase):
             raise SkipTest(f"TLS test needs trustme: {exc}") from None
         ca = trustme.CA()
         leaf = ca.issue_cert(LOOPBACK)
-        cert, key = self.mktemp() + ".pem", self.mktemp() + ".key"
+        # Outside the source tree (trial's mktemp is relative to the working directory).
+        folder = tempfile.mkdtemp(prefix="entryhw-sio-tls-")
+        self.addCleanup(shutil.rmtree, folder, True)
+        cert, key = os.path.join(folder, "leaf.pem"), os.path.join(folder, "leaf.key")
         leaf.private_key_and_cert_chain_pem.write_to_path(cert)
         leaf.private_key_pem.write_to_path(key)
         server = await self.start_server(None, "--tls", cert, key)
