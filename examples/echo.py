@@ -2,7 +2,7 @@
 
     python examples/echo.py 8000
 
-then connect socket.io clients to http://127.0.0.1:8000 (entryhw installed: pip install .).
+then connect socket.io clients to http://127.0.0.1:8000 (after pip install .).
 """
 
 import sys
@@ -22,7 +22,10 @@ def message(socket, *args):
     return "ok"  # answers the sender's ack
 
 
+if len(sys.argv) != 2 or not sys.argv[1].isdigit():
+    sys.exit(f"usage: python {sys.argv[0]} PORT")
 root = Resource()
 root.putChild(b"socket.io", sio.resource())
-reactor.listenTCP(int(sys.argv[1]), Site(root), interface="127.0.0.1")
+port = reactor.listenTCP(int(sys.argv[1]), Site(root), interface="127.0.0.1")
+print(f"listening on http://127.0.0.1:{port.getHost().port}/ (Ctrl-C stops)", flush=True)
 reactor.run()

@@ -63,7 +63,10 @@ def kick(socket, sid):
     return sio.disconnect(sid)
 
 
+if len(sys.argv) != 2 or not sys.argv[1].isdigit():
+    sys.exit(f"usage: python {sys.argv[0]} PORT")
 root = Resource()
 root.putChild(b"socket.io", sio.resource())
-reactor.listenTCP(int(sys.argv[1]), Site(root), interface="127.0.0.1")
+port = reactor.listenTCP(int(sys.argv[1]), Site(root), interface="127.0.0.1")
+print(f"listening on http://127.0.0.1:{port.getHost().port}/ (Ctrl-C stops)", flush=True)
 reactor.run()

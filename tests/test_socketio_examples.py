@@ -87,7 +87,7 @@ class ExampleTests(TestCase):
                              ["python", f"examples/{name}"])
 
     def test_echo_serves_v2_and_v4_at_once(self) -> None:
-        self.assertLessEqual(len((EXAMPLES / "echo.py").read_text().splitlines()), 30)
+        self.assertLessEqual(len((EXAMPLES / "echo.py").read_text().splitlines()), 35)
         app, clients = Example(self, "echo.py"), Clients(self)
         clients.connect("old", "v2", app.url, transports=["websocket"])  # as entryjs does
         clients.connect("new", "v4", app.url)
