@@ -1,4 +1,7 @@
-"""The Entry routing rules (PROTOCOL.md sections 1, 4, 5) without any I/O."""
+"""The Entry routing rules without any I/O.
+
+docs/protocol.md: "The parent channel", "Routing on the host" and "Client mode (cloud PCs)".
+"""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """The Entry bridge end to end: Node parents, socket.io-client 2 browsers, real processes.
 
 Single mode, cloud mode with three copies, the host's death and re-election,
-interop with a stand-in of the original written from PROTOCOL.md
-(tests/js/original_standin.js), bad input, /modules and /status.
+interop with a stand-in of the original written from the contract (docs/protocol.md;
+tests/js/original_standin.js), bad input, /modules and /status.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The Entry routing rules (PROTOCOL.md sections 1, 4 and 5) as plain Python.
+"""The Entry routing rules (docs/protocol.md: "The parent channel", "Routing on the host"
+and "Client mode (cloud PCs)") as plain Python.
 
 No sockets, no reactor: the :class:`Bridge` is fed parent messages and socket
 events and answers through the calls of an :class:`Outputs` object, which
@@ -128,7 +129,8 @@ class Bridge:
     def from_parent(self, key: str, value: Any) -> bool:
         """Handle one parent message: the one place they are dispatched.
 
-        False (and a rate-limited log line) if the key is not one of PROTOCOL.md's.
+        False (and a rate-limited log line) if the key is not one of docs/protocol.md's
+        ("Parent to server").
         """
         handler = self.parent_handlers.get(key)
         if handler is None:

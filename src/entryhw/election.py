@@ -1,4 +1,6 @@
-"""Host or client, and the re-election between them (PROTOCOL.md 3-5), as a service.
+"""Host or client, and the re-election between them, as a service.
+
+The rules are docs/protocol.md's "Listening: host or client" and "Client mode (cloud PCs)".
 
 On the parent's ``open`` the service binds the port through an endpoint: it hosts if
 that works, and a ``CannotListenError`` means another copy hosts, so it dials that one

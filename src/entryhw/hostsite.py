@@ -63,7 +63,7 @@ def build_site(*, bridge: Bridge, faults: Faults, reactor: Any, policy: RequestP
 
 
 def wire(sio: SocketIOServer, bridge: Bridge, faults: Faults) -> None:
-    """Socket.IO events to the bridge: the host side of PROTOCOL.md 4."""
+    """Socket.IO events to the bridge: docs/protocol.md, "Routing on the host"."""
 
     @sio.on("connect")
     def connected(socket: Socket) -> None:
