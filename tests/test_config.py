@@ -14,7 +14,15 @@ from twisted.trial.unittest import SynchronousTestCase
 from entryhw import config
 from entryhw.certs import ROOT_FILE
 from tests import test_entry
-from tests.support import LOOPBACK, Clients, NodeParent, free_port, server_command, wait_for
+from tests.support import (
+    LOOPBACK,
+    Clients,
+    NodeParent,
+    free_port,
+    http_get,
+    server_command,
+    wait_for,
+)
 from tests.test_tls import handshake, leaf_der, try_handshake, write_set
 
 FLAGS = {"tls-only", "allow-any-origin"}
@@ -135,7 +143,12 @@ class ZeroArgumentTests(test_entry.EntryCase):
 
     def test_no_certs_folder_is_plain_http_and_says_so(self) -> None:
         shutil.rmtree(self.folder / "certs")
+        modules = self.folder / "modules"  # served as the original serves its own
+        modules.mkdir()
+        (modules / "robot.json").write_text('{"block": "robot.js"}')
+        (modules / "robot.js").write_text("Entry.robot = {};\n")
         parent = self.spawn()
+        self.assertEqual(http_get(self.port, "/modules/robot")[:2], (200, b"Entry.robot = {};\n"))
         self.assertIn(f"no certificates (no --certs, no certs/ in {self.folder}): plain HTTP",
                       parent.log_text())
         clients = Clients(self)

@@ -8,7 +8,8 @@ one holding the ``entryhw-server`` script of an installed package) entryhw looks
   ``allow-origin = ["https://school.example"]``, ``log-level = "debug"``, a flag as
   ``tls-only = true``);
 * ``certs/`` (optional): the four-file layout, used when no ``--certs``/``--cert-file``
-  is given.
+  is given;
+* ``modules/`` (optional): served under ``/modules/`` when no ``--modules`` is given.
 
 ``--config PATH`` or ``ENTRYHW_CONFIG`` names another file (then it must exist). The
 file's options come first and the command line's after them, so the command line wins
@@ -28,6 +29,7 @@ from typing import Any
 
 FILE_NAME = "entryhw.toml"
 CERTS_DIR = "certs"
+MODULES_DIR = "modules"
 ENV_VAR = "ENTRYHW_CONFIG"
 
 
@@ -128,7 +130,7 @@ def _scalar(value: Any, key: str, where: str) -> str:
     return str(value)
 
 
-def default_certs(folder: Path) -> Path | None:
-    """``certs/`` beside the executable, if there is one."""
-    path = folder / CERTS_DIR
+def beside(folder: Path, name: str) -> Path | None:
+    """The folder ``name`` (``certs``, ``modules``) beside the executable, if there is one."""
+    path = folder / name
     return path if path.is_dir() else None

@@ -67,8 +67,9 @@ class EntryService(MultiService):
             WatchdogService(settings.watchdog, lambda: self.link.connected, self.shutdown,
                             clock=reactor).setServiceParent(self)
         actions = {signal.SIGTERM: self._signalled, signal.SIGINT: self._signalled}
-        if tls is not None:
-            actions[signal.SIGHUP] = lambda name: tls.reload(name)
+        hup = getattr(signal, "SIGHUP", None)  # none on Windows: the file check reloads
+        if tls is not None and hup is not None:
+            actions[hup] = lambda name: tls.reload(name)
         SignalService(actions, reactor).setServiceParent(self)
         self.link.setServiceParent(self)
 

@@ -58,10 +58,15 @@ def load(options: Mapping[str, Any], environ: Mapping[str, str] = os.environ,
     """
     beside = False
     if found is not None and all(options[k] is None for k in ("certs", "cert-file", "key-file")):
-        default = config.default_certs(found.looked_in)
+        default = config.beside(found.looked_in, config.CERTS_DIR)
         if default is not None:
             options = {**options, "certs": str(default)}
             beside = True
+    if found is not None and options["modules"] is None:
+        # The original serves the modules/ folder near its executable; so do we.
+        modules = config.beside(found.looked_in, config.MODULES_DIR)
+        if modules is not None:
+            options = {**options, "modules": str(modules)}
     for name in ("certs", "modules"):
         path = options[name]
         if path is not None and not os.path.isdir(path):

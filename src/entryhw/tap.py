@@ -106,7 +106,8 @@ class Options(usage.Options):
         ["reload-interval", None, 30.0,
          "How often to check the certificate files for changes (they are reloaded "
          "without dropping connections; SIGHUP reloads at once).", _seconds],
-        ["modules", None, None, "Directory of hardware block modules served under /modules/."],
+        ["modules", None, None, "Directory of hardware block modules served under /modules/ "
+         "[default: modules/ beside the executable, when present]."],
         ["secret-file", None, None,
          "File holding the passphrase for the parent's encrypt/decrypt messages "
          "[default: 'secret' in the --certs directory, when present]."],
