@@ -8,9 +8,6 @@ Node's ``child_process`` IPC with the default serialization writes one
 
 from __future__ import annotations
 
-import os
-import socket
-import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +16,7 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger, LogLevel
 
-from entryhw import jsjson, writes
+from entryhw import hostos, jsjson, writes
 from entryhw.faults import Faults
 from entryhw.limits import IPC_ENVELOPE, MAX_DEPTH, MAX_PARENT_BACKLOG
 
@@ -285,12 +282,9 @@ def resolve_channel(spec: str, environ: Mapping[str, str]) -> str | int | None:
         raise ChannelError(f"{where}: not a file descriptor number") from None
     if fd < 0:
         raise ChannelError(f"{where}: not a file descriptor number")
-    try:
-        mode_bits = os.fstat(fd).st_mode
-    except OSError as e:
-        raise ChannelError(f"{where}: fd {fd} is not open ({e.strerror})") from None
-    if not stat.S_ISSOCK(mode_bits):
-        raise ChannelError(f"{where}: fd {fd} is not a socket (Node's IPC channel is a socketpair)")
+    why = hostos.check_channel_fd(fd)
+    if why is not None:
+        raise ChannelError(f"{where}: {why}")
     return fd
 
 
@@ -302,16 +296,9 @@ def open_channel(reactor: Any, where: str | int, protocol: ChannelProtocol) -> N
         StandardIO(protocol, reactor=reactor)
         return
     assert isinstance(where, int)
-    probe = socket.socket(fileno=os.dup(where))
-    try:
-        family, kind = probe.family, probe.type
-    finally:
-        probe.close()
-    if kind != socket.SOCK_STREAM:
-        raise ChannelError(f"fd {where} is not a stream socket")
     factory = Factory.forProtocol(lambda: protocol)
     factory.noisy = False
-    # The reactor works on a duplicate; drop the original so EOF is seen
-    # as soon as the parent's end closes.
-    reactor.adoptStreamConnection(where, family, factory)
-    os.close(where)
+    try:
+        hostos.connect_channel(reactor, where, factory)
+    except ValueError as e:
+        raise ChannelError(str(e)) from None

@@ -30,6 +30,8 @@ from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from twisted.logger import Logger
 
+from entryhw import hostos
+
 log = Logger()
 
 #: Longest plaintext or ciphertext accepted, in characters. IPC values are far
@@ -195,7 +197,7 @@ def load_secret(path: str | os.PathLike[str]) -> str:
         text = text[:-1]
     if not text:
         raise SecretError(f"secret file {name!r} is empty")
-    if os.name == "posix" and stat.S_IMODE(mode) & 0o066:
+    if not hostos.private_enough(mode):
         log.warn("secret file {path!r} is accessible to group or others (mode {mode}); "
                  "run: chmod 600 {path}", path=name, mode=oct(stat.S_IMODE(mode)))
     if text.startswith("\ufeff"):

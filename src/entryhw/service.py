@@ -18,13 +18,12 @@ to the bridge, not here.
 
 from __future__ import annotations
 
-import signal
 from typing import Any
 
 from twisted.application.service import MultiService
 from twisted.logger import Logger
 
-from entryhw import config, fastpath, fdlimit
+from entryhw import config, fastpath, fdlimit, hostos
 from entryhw.election import ElectionService
 from entryhw.faults import Faults
 from entryhw.parent import ParentService
@@ -66,10 +65,9 @@ class EntryService(MultiService):
         if settings.channel is not None and settings.watchdog > 0:
             WatchdogService(settings.watchdog, lambda: self.link.connected, self.shutdown,
                             clock=reactor).setServiceParent(self)
-        actions = {signal.SIGTERM: self._signalled, signal.SIGINT: self._signalled}
-        hup = getattr(signal, "SIGHUP", None)  # none on Windows: the file check reloads
-        if tls is not None and hup is not None:
-            actions[hup] = lambda name: tls.reload(name)
+        actions = dict.fromkeys(hostos.STOP_SIGNALS, self._signalled)
+        if tls is not None and hostos.RELOAD_SIGNAL is not None:
+            actions[hostos.RELOAD_SIGNAL] = lambda name: tls.reload(name)
         SignalService(actions, reactor).setServiceParent(self)
         self.link.setServiceParent(self)
 

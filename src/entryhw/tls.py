@@ -9,7 +9,6 @@ pyOpenSSL is imported here only, so a plain-HTTP server never loads it.
 from __future__ import annotations
 
 import datetime
-import os
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +26,8 @@ from twisted.internet.interfaces import (
 )
 from twisted.logger import Logger
 from zope.interface import implementer
+
+from entryhw import hostos
 
 log = Logger()
 
@@ -157,11 +158,9 @@ def _public_bytes(public: Any) -> bytes:
 
 
 def key_is_private_enough(path: Path) -> bool:
-    """False when group or others may read the key file (POSIX)."""
-    if os.name != "posix":
-        return True
+    """False when group or others may read the key file (entryhw.hostos decides how)."""
     try:
-        return not (path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO))
+        return hostos.private_enough(path.stat().st_mode)
     except OSError:
         return True
 
