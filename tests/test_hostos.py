@@ -52,3 +52,39 @@ def _is_open(fd: int) -> bool:
     except OSError:
         return False
     return True
+
+
+class _Resource:
+    """resource as macOS behaves: an unlimited hard limit, but at most ``most`` granted."""
+
+    RLIMIT_NOFILE = 8
+    RLIM_INFINITY = -1
+
+    def __init__(self, soft: int, hard: int, most: int) -> None:
+        self.soft, self.hard, self.most = soft, hard, most
+
+    def getrlimit(self, which: int) -> tuple[int, int]:
+        return self.soft, self.hard
+
+    def setrlimit(self, which: int, limits: tuple[int, int]) -> None:
+        if limits[0] > self.most:
+            raise ValueError("not allowed")
+        self.soft = limits[0]
+
+
+class FdLimitTests(SynchronousTestCase):
+    def test_steps_down_to_what_the_system_grants(self) -> None:
+        from entryhw import fdlimit
+
+        fake = _Resource(256, _Resource.RLIM_INFINITY, 10240)
+        self.patch(fdlimit, "resource", fake)
+        self.assertEqual(fdlimit.raise_limit(), (256, 10240))
+        self.assertEqual(fake.soft, 10240)
+
+    def test_the_hard_limit_when_it_is_granted(self) -> None:
+        from entryhw import fdlimit
+
+        self.patch(fdlimit, "resource", _Resource(1024, 4096, 1 << 20))
+        self.assertEqual(fdlimit.raise_limit(), (1024, 4096))
+        self.patch(fdlimit, "resource", _Resource(1024, 4096, 512))  # refuses everything
+        self.assertEqual(fdlimit.raise_limit(), (1024, 1024))

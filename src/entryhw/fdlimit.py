@@ -35,11 +35,16 @@ def raise_limit() -> tuple[int, int]:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     target = FD_LIMIT_FALLBACK if hard == resource.RLIM_INFINITY else hard
     if soft != resource.RLIM_INFINITY and soft < target:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-        except (ValueError, OSError):
-            return soft, soft
-        return soft, target
+        # macOS reports an unlimited hard limit but refuses more than its per-process
+        # maximum (10240 by default, OPEN_MAX): step down rather than keep 256.
+        for attempt in (target, 10240, 4096, 1024):
+            if soft < attempt <= target:
+                try:
+                    resource.setrlimit(resource.RLIMIT_NOFILE, (attempt, hard))
+                except (ValueError, OSError):
+                    continue
+                return soft, attempt
+        return soft, soft
     return soft, soft if soft != resource.RLIM_INFINITY else FD_LIMIT_FALLBACK
 
 
