@@ -54,9 +54,10 @@ def require_chromium() -> None:
 class EntryPage(Lines):
     """tests/js/browser.js: the Entry page in headless Chromium, as https://playentry.org."""
 
-    def __init__(self, test: Any, port: int, room: str) -> None:
+    def __init__(self, test: Any, port: int, room: str, **extra: Any) -> None:
         require_npm_peers()
-        config = {"port": port, "roomId": room, "deadlineMs": int(CONNECT_WAIT_S + 40) * 1000}
+        config = {"port": port, "roomId": room, "deadlineMs": int(CONNECT_WAIT_S + 40) * 1000,
+                  **extra}
         super().__init__(Proc([node(), str(JS_DIR / "browser.js"), json.dumps(config)],
                               cleanup=test.addCleanup))
         # Runs before Proc.kill: a clean close lets Chromium exit with its whole tree.

@@ -12,7 +12,7 @@ from pathlib import Path
 from twisted.trial.unittest import SynchronousTestCase
 
 from entryhw import config
-from entryhw.certs import ROOT_FILE
+from entryhw.certs import CERT_FILE, ROOT_FILE, spki_sha256_b64
 from tests import test_entry
 from tests.support import (
     LOOPBACK,
@@ -23,6 +23,7 @@ from tests.support import (
     server_command,
     wait_for,
 )
+from tests.test_browser import EntryPage, require_chromium
 from tests.test_tls import handshake, leaf_der, try_handshake, write_set
 
 FLAGS = {"tls-only", "allow-any-origin"}
@@ -101,12 +102,11 @@ class ZeroArgumentTests(test_entry.EntryCase):
         super().setUp()
         self.folder = Path(tempfile.mkdtemp(prefix="entryhw-beside-"))
         self.addCleanup(shutil.rmtree, self.folder, True)
+        # A copy, not a link: a frozen binary knows its real path, not the link's.
         self.exe = self.folder / "entryhw-server"
-        self.exe.symlink_to(server_command()[0])
-        certs = shutil.which("entryhw-certs", path=str(Path(server_command()[0]).parent))
-        assert certs is not None
-        subprocess.run([certs, "--dir", str(self.folder / "certs")], check=True,
-                       capture_output=True, timeout=60)
+        shutil.copy2(server_command()[0], self.exe)
+        self.certs = self.folder / "certs"
+        write_set(self.certs)  # what entryhw-certs writes (tests/test_certs.py checks that)
         self.port = free_port()
         (self.folder / "entryhw.toml").write_text(f"port = {self.port}\n")
 
@@ -119,7 +119,7 @@ class ZeroArgumentTests(test_entry.EntryCase):
 
     def test_certs_and_port_from_beside_the_executable(self) -> None:
         parent = self.spawn()
-        certs = self.folder / "certs"
+        certs = self.certs
         log = parent.log_text()
         self.assertIn(f"configuration {self.folder / 'entryhw.toml'}; certificates from "
                       f"{certs}", log)
@@ -141,8 +141,28 @@ class ZeroArgumentTests(test_entry.EntryCase):
                  "the new certificate after SIGHUP")
         self.assertPairTalks(parent, clients, "plain", "after-reload")
 
+    def test_the_entry_page_reaches_it_over_wss_hw_playentry_org(self) -> None:
+        """Chromium, as https://playentry.org, trusting the leaf by its pin: the page's
+        first address, https://hw.playentry.org:PORT, is the one that connects."""
+        require_chromium()
+        from cryptography import x509
+
+        parent = self.spawn()
+        leaf = x509.load_pem_x509_certificate((self.certs / CERT_FILE).read_bytes())
+        page = EntryPage(self, self.port, "room-beside", spki=spki_sha256_b64(leaf))
+        page.expect(30, ev="launched")
+        outcome = page.proc.expect(lambda e: e.get("ev") in ("connect", "all_failed"), 60,
+                                   "the Entry page to connect")
+        self.assertEqual(outcome["ev"], "connect", outcome)
+        self.assertEqual((outcome["url"], outcome["transport"]),
+                         (f"https://hw.playentry.org:{self.port}", "websocket"))
+        parent.message("connection")
+        parent.send({"key": "send", "value": {"over": "wss"}})
+        page.expect(10, ev="message", message={"data": {"over": "wss"}})
+        page.close()
+
     def test_no_certs_folder_is_plain_http_and_says_so(self) -> None:
-        shutil.rmtree(self.folder / "certs")
+        shutil.rmtree(self.certs)
         modules = self.folder / "modules"  # served as the original serves its own
         modules.mkdir()
         (modules / "robot.json").write_text('{"block": "robot.js"}')

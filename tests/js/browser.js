@@ -11,6 +11,8 @@
 //                                      rebinding) and only the page's own files come from
 //                                      page.route: every other request of the origin goes
 //                                      to the network, i.e. to whatever listens there
+//   "spki": "BASE64"                   trust the server certificate with this SPKI pin (a
+//                                      test CA's leaf), so https://hw.playentry.org works
 //   "lnaChecks": false                 without Chromium's Local Network Access checks (which
 //                                      stop a non-secure public page reaching 127.0.0.1 at
 //                                      all), as in browsers that have none
@@ -114,6 +116,11 @@ async function main() {
   const rebind = Boolean(config.rebind);
   const extraArgs = config.lnaChecks === false
     ? ['--disable-features=LocalNetworkAccessChecks'] : [];
+  if (config.spki) {
+    // Trust the test's own leaf (by its public key pin, as entryhw-certs prints it):
+    // the page then reaches wss://hw.playentry.org as with the real certificate.
+    extraArgs.push(`--ignore-certificate-errors-spki-list=${config.spki}`);
+  }
   const deadlineMs = config.deadlineMs || 60000;
   let browser = null;
   let closing = null;
