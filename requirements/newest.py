@@ -1,6 +1,6 @@
-"""tox -e newest: the versions the suite runs with, against the lock and setup.cfg's bounds.
+"""tox -e newest: the versions the suite runs with, against the lock and pyproject.toml's bounds.
 
-``--upgrade`` first upgrades every dependency setup.cfg names (install_requires and the
+``--upgrade`` first upgrades every dependency pyproject.toml names (install_requires and the
 ``test`` extra) and all of theirs to their newest releases, past requirements/lock.txt and
 past the upper bounds; the table then says, for each, whether a bound may move (if the
 suite passes). Without it, only the table.
@@ -8,10 +8,10 @@ suite passes). Without it, only the table.
 
 from __future__ import annotations
 
-import configparser
 import re
 import subprocess
 import sys
+import tomllib
 from importlib import metadata
 from pathlib import Path
 
@@ -29,11 +29,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def declared() -> dict[str, SpecifierSet]:
-    """setup.cfg's install_requires and test extra: name -> the specifiers (merged)."""
-    cfg = configparser.ConfigParser(interpolation=None)
-    cfg.read(ROOT / "setup.cfg")
-    lines = (cfg["options"]["install_requires"] + "\n"
-             + cfg["options.extras_require"]["test"]).splitlines()
+    """pyproject.toml's dependencies and test extra: name -> the specifiers (merged)."""
+    with (ROOT / "pyproject.toml").open("rb") as f:
+        project = tomllib.load(f)["project"]
+    lines = [*project["dependencies"], *project["optional-dependencies"]["test"]]
     specs: dict[str, SpecifierSet] = {}
     for line in filter(None, (line.strip() for line in lines)):
         req = Requirement(line)
@@ -65,7 +64,7 @@ def verdict(name: str, version: Version, spec: SpecifierSet) -> str:
 def report() -> None:
     specs, pins = declared(), locked()
     installed = {canonicalize_name(d.metadata["Name"]): d.version for d in metadata.distributions()}
-    rows = [("package", "running", "lock", "setup.cfg", "")]
+    rows = [("package", "running", "lock", "pyproject.toml", "")]
     for name, spec in sorted(specs.items()):
         version = installed.get(name, "-")
         note = verdict(name, Version(version), spec) if version != "-" else "NOT INSTALLED"

@@ -1,9 +1,10 @@
-"""setup.cfg's bounds, requirements/*lock.txt and fastpath.TESTED agree (README, Dependencies)."""
+"""pyproject.toml's bounds, requirements/*lock.txt and fastpath.TESTED agree (README,
+Dependencies)."""
 
 from __future__ import annotations
 
-import configparser
 import re
+import tomllib
 from pathlib import Path
 
 from packaging.requirements import Requirement
@@ -16,15 +17,13 @@ from entryhw import fastpath
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _requirements(*keys: tuple[str, str]) -> list[Requirement]:
-    cfg = configparser.ConfigParser(interpolation=None)
-    cfg.read(ROOT / "setup.cfg")
-    lines = "\n".join(cfg[section][key] for section, key in keys).splitlines()
-    return [Requirement(line) for line in filter(None, (line.strip() for line in lines))]
+def _project() -> dict:
+    with (ROOT / "pyproject.toml").open("rb") as f:
+        return tomllib.load(f)["project"]
 
 
-RUNTIME = _requirements(("options", "install_requires"))
-TEST = _requirements(("options.extras_require", "test"))
+RUNTIME = [Requirement(line) for line in _project()["dependencies"]]
+TEST = [Requirement(line) for line in _project()["optional-dependencies"]["test"]]
 
 
 def _pins(name: str) -> dict[str, tuple[str, list[str]]]:
@@ -43,7 +42,7 @@ class LockTests(SynchronousTestCase):
             name = canonicalize_name(req.name)
             self.assertIn(name, pins, f"{name} is not in requirements/lock.txt: run tox -e lock")
             self.assertIn(Version(pins[name][0]), req.specifier,
-                          f"lock.txt pins {name} {pins[name][0]}, outside setup.cfg's {req}")
+                          f"lock.txt pins {name} {pins[name][0]}, outside pyproject.toml's {req}")
 
     def test_every_pin_has_hashes(self) -> None:
         for lock in ("lock.txt", "dist-lock.txt"):
@@ -74,5 +73,5 @@ class BoundTests(SynchronousTestCase):
         for dist, (low, high) in fastpath.TESTED.items():
             spec = {s.operator: Version(s.version) for s in bounds[dist]}
             tested = {">=": Version("{}.{}".format(*low)), "<": Version("{}.{}".format(*high))}
-            self.assertEqual(spec, tested, f"setup.cfg's {dist}{bounds[dist]} is not"
+            self.assertEqual(spec, tested, f"pyproject.toml's {dist}{bounds[dist]} is not"
                              f" fastpath.TESTED's {low}-{high}")

@@ -13,7 +13,7 @@ way round it that the rest of the code falls back to:
 Rules: each fast path checks at start that the internals it uses are there and behave
 (a self-test, not a version check alone) and falls back with one log line when they
 are not; :data:`TESTED` is the range of versions the suite ran on, also the bound in
-``setup.cfg``; ``ENTRYHW_FASTPATH=0`` switches all of them off, and CI runs the whole
+``pyproject.toml``; ``ENTRYHW_FASTPATH=0`` switches all of them off, and CI runs the whole
 suite that way too (``tox -e nofast``).
 """
 
@@ -26,7 +26,7 @@ __all__ = ["ENABLED", "TESTED", "untested"]
 #: False when ``ENTRYHW_FASTPATH=0``: every fast path takes its public way round.
 ENABLED = os.environ.get("ENTRYHW_FASTPATH", "1") != "0"
 
-#: Distribution -> (lowest, first untested) major.minor the suite ran on; as setup.cfg.
+#: Distribution -> (lowest, first untested) major.minor the suite ran on; as pyproject.toml.
 TESTED = {"autobahn": ((23, 6), (27, 0)), "twisted": ((26, 10), (27, 0))}
 
 
