@@ -267,6 +267,14 @@ class Proc:
             stop_group(pid)
         if self.p.poll() is None:
             stop_group(self.p.pid)
+        else:
+            # Gone itself, its group may not be (it has its own session): what is left of
+            # it could hold stdout open, and closing a pipe a thread still reads blocks.
+            # The group only: the pid alone, reaped already, may be someone else's now.
+            try:
+                os.killpg(self.p.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
         try:
             self.p.wait(timeout=5)
         except subprocess.TimeoutExpired:

@@ -87,18 +87,6 @@ class NodeParentTests(TestCase):
         self.assertLess(time.monotonic() - killed_at, 2.0)
         wait_for(lambda: port_is_free(port), 2, "the port to be released")
 
-    def test_sigkill_of_the_spawned_pid_stops_the_server(self) -> None:
-        """All a parent knows is the pid it spawned. With the venv's script that is the
-        server; a one-file binary's is its bootloader, and the server under it stops with
-        it (entryhw.frozen), so the port is free again at once either way."""
-        parent, port = self.start()
-        parent.send({"key": "open"})
-        parent.message("runningModeChanged")
-        serving = serving_pid(parent.server_pid)
-        os.kill(parent.server_pid, signal.SIGKILL)
-        wait_for(lambda: port_is_free(port), 2, "the port to be released")
-        wait_for(lambda: not pid_alive(serving), 2, "the server to exit")
-
     def test_parent_disconnect_stops_server_at_once(self) -> None:
         # A 60 s watchdog proves end-of-file alone is enough.
         parent, port = self.start("--watchdog", "60")
@@ -173,8 +161,27 @@ server.wait()
 """
 
 
-class WatchdogTests(TestCase):
+class ParentSideTests(TestCase):
+    """What a parent can do that the channel does not show."""
+
     timeout = 60
+
+    def test_sigkill_of_the_spawned_pid_stops_the_server(self) -> None:
+        """All a parent knows is the pid it spawned, and it lives on, the channel open.
+        With the venv's script that pid is the server; a one-file binary's is its
+        bootloader, and the server under it stops with it (entryhw.frozen), so the port
+        is free again at once either way. (The watchdog is off: it would notice the
+        bootloader gone too, after its interval. A Node parent that exits with its child
+        would close the channel: parent.js does.)"""
+        port = free_port()
+        parent = ChannelParent(["--port", str(port), "--watchdog", "0"], cleanup=self.addCleanup)
+        parent.send({"key": "open"})
+        parent.message("runningModeChanged")
+        spawned = parent.proc.p.pid
+        serving = serving_pid(spawned)
+        os.kill(spawned, signal.SIGKILL)
+        wait_for(lambda: port_is_free(port), 2, "the port to be released")
+        wait_for(lambda: not pid_alive(serving), 2, "the server to exit")
 
     def test_a_parent_gone_is_noticed_while_its_channel_stays_open(self) -> None:
         """No end-of-file on the channel, only the parent gone: the watchdog's case. (Under
