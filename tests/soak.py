@@ -44,6 +44,7 @@ from tests.support import (
     pid_alive,
     require_npm_peers,
     server_command,
+    serving_pid,
     wait_for,
 )
 
@@ -55,7 +56,7 @@ def log(text: str) -> None:
 def rss_kib(pid: int) -> int | None:
     """VmRSS of a process in KiB (None once it is gone)."""
     try:
-        with open(f"/proc/{pid}/status") as f:
+        with open(f"/proc/{serving_pid(pid)}/status") as f:
             for line in f:
                 if line.startswith("VmRSS:"):
                     return int(line.split()[1])

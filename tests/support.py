@@ -31,8 +31,20 @@ class SetupError(RuntimeError):
     """The test environment lacks something; the message says how to fix it."""
 
 
+#: Names the server the process-level tests spawn: a built binary (tox -e dist sets it to
+#: dist/entryhw-server) or any other executable; unset, the venv's console script.
+SERVER_ENV = "ENTRYHW_SERVER"
+
+
 def server_command() -> list[str]:
-    """``entryhw-server`` from the running interpreter's environment."""
+    """The server under test: ``$ENTRYHW_SERVER`` if set, else ``entryhw-server`` from the
+    running interpreter's environment."""
+    named = os.environ.get(SERVER_ENV)
+    if named:
+        path = Path(named).resolve()
+        if not (path.is_file() and os.access(path, os.X_OK)):
+            raise SetupError(f"{SERVER_ENV}={named!r} is not an executable file")
+        return [str(path)]
     exe = Path(sys.executable).parent / "entryhw-server"
     if not exe.exists():
         found = shutil.which("entryhw-server")
@@ -116,12 +128,58 @@ def pid_alive(pid: int) -> bool:
         return False
 
 
-def kill_group(pid: int) -> None:
+def serving_pid(pid: int) -> int:
+    """The process that serves, for a server spawned as ``pid``: ``pid`` itself, or under a
+    PyInstaller one-file bootloader (tox -e dist), its child running the same executable.
+
+    For what is read from /proc (memory, limits) and for a crash (SIGKILL of the process
+    that serves: the bootloader itself only forwards signals, see entryhw.frozen).
+    """
+    try:
+        exe = os.readlink(f"/proc/{pid}/exe")
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            children = [int(c) for c in f.read().split()]
+    except (OSError, ValueError):
+        return pid
+    same = [c for c in children if _exe(c) == exe]
+    return same[0] if len(same) == 1 else pid
+
+
+def _exe(pid: int) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/exe")
+    except OSError:
+        return None
+
+
+def crash(pid: int) -> None:
+    """SIGKILL the process that serves (see :func:`serving_pid`): the server dies as if
+    it had crashed, whatever wraps it."""
+    os.kill(serving_pid(pid), signal.SIGKILL)
+
+
+def kill_group(pid: int, sig: int = signal.SIGKILL) -> None:
     for kill in (os.killpg, os.kill):
         try:
-            kill(pid, signal.SIGKILL)
+            kill(pid, sig)
         except (ProcessLookupError, PermissionError):
             pass
+
+
+#: How long a test's cleanup lets a server given by $ENTRYHW_SERVER stop on SIGTERM before
+#: SIGKILL: a PyInstaller one-file build removes its unpacked copy (~65 MB under $TMPDIR)
+#: only when it exits by itself. The venv's script is killed at once, as always.
+CLEANUP_GRACE_S = 3.0
+
+
+def stop_group(pid: int) -> None:
+    """End a process and its group: SIGTERM first for a built server, then SIGKILL."""
+    if os.environ.get(SERVER_ENV) and pid_alive(pid):
+        kill_group(pid, signal.SIGTERM)
+        deadline = time.monotonic() + CLEANUP_GRACE_S
+        while pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+    kill_group(pid)
 
 
 class Proc:
@@ -206,9 +264,17 @@ class Proc:
 
     def kill(self) -> None:
         for pid in self.extra_pids:
-            kill_group(pid)
+            stop_group(pid)
         if self.p.poll() is None:
-            kill_group(self.p.pid)
+            stop_group(self.p.pid)
+        else:
+            # Gone itself, its group may not be (it has its own session): what is left of
+            # it could hold stdout open, and closing a pipe a thread still reads blocks.
+            # The group only: the pid alone, reaped already, may be someone else's now.
+            try:
+                os.killpg(self.p.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
         try:
             self.p.wait(timeout=5)
         except subprocess.TimeoutExpired:
@@ -532,9 +598,9 @@ def faults(port: int, timeout: float = 10.0) -> dict[str, int]:
 
 
 def rss_mb(pid: int) -> float:
-    """Resident memory of a process in MB (VmRSS), 0.0 if it is gone."""
+    """Resident memory of a server in MB (VmRSS of :func:`serving_pid`), 0.0 if it is gone."""
     try:
-        with open(f"/proc/{pid}/status") as f:
+        with open(f"/proc/{serving_pid(pid)}/status") as f:
             for line in f:
                 if line.startswith("VmRSS:"):
                     return int(line.split()[1]) / 1024

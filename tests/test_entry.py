@@ -11,7 +11,6 @@ import json
 import os
 import queue
 import shutil
-import signal
 import tempfile
 import time
 from typing import Any
@@ -23,6 +22,7 @@ from tests.support import (
     LOOPBACK,
     Clients,
     NodeParent,
+    crash,
     free_port,
     http_get,
     node,
@@ -262,7 +262,7 @@ class CloudModeTests(EntryCase):
         for i, parent in enumerate(parents):
             self.assertPairTalks(parent, clients, f"b{i}", "before")
         host = parents[0]
-        os.kill(host.server_pid, signal.SIGKILL)
+        crash(host.server_pid)
         killed = time.monotonic()
         survivors = parents[1:]
 

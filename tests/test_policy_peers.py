@@ -13,8 +13,6 @@ from __future__ import annotations
 import http.client
 import itertools
 import json
-import os
-import signal
 import socket
 import statistics
 import sys
@@ -29,6 +27,7 @@ from tests.support import (
     Lines,
     NodeParent,
     Proc,
+    crash,
     faults,
     free_port,
     http_get,
@@ -453,7 +452,7 @@ class HijackTests(PolicyCase):
                          (1, 0), status["faults"])
         self.assertTrue(self.log_lines(host, "the room is held by hardware client"))
 
-        os.kill(victim.server_pid, signal.SIGKILL)
+        crash(victim.server_pid)
         host.message("close", value=self.VICTIM)
         clients.emit("vb", "message", {"data": "to-new-holder"})
         clients.expect(c="local", ev="event", name="message", args=[{"data": "to-new-holder"}])
@@ -612,7 +611,7 @@ class FailoverTests(PolicyCase):
             dead = self.current_host(parents)
             survivors = [i for i in range(3) if i != dead]
             killed = time.monotonic()
-            os.kill(parents[dead].server_pid, signal.SIGKILL)
+            crash(parents[dead].server_pid)
             times = self.reclaim_times(parents, clients, survivors, round_, killed)
             samples.extend(times.values())
             sys.stderr.write(f"\nfailover round {round_}: "

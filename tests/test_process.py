@@ -29,6 +29,7 @@ from tests.support import (
     pid_alive,
     port_is_free,
     server_command,
+    serving_pid,
     wait_for,
 )
 
@@ -109,6 +110,15 @@ class NodeParentTests(TestCase):
         after = [e for e in _drain(parent) if e.get("ev") == "message"]
         self.assertEqual(after, [])
 
+    def test_sighup_without_certificates_is_not_fatal(self) -> None:
+        parent, port = self.start()
+        parent.send({"key": "open"})
+        parent.message("runningModeChanged")
+        parent.write_json({"op": "signal", "name": "SIGHUP"})
+        wait_for(lambda: "SIGHUP: no certificates to reload" in parent.log_text(), 5,
+                 "the SIGHUP log line")
+        self.assertEqual(http_get(port, "/")[:2], (200, b"hello entry"))
+
     def test_exit_string_exits_zero(self) -> None:
         parent, port = self.start()
         parent.send({"key": "open"})
@@ -146,6 +156,68 @@ def _drain(parent: Proc, settle: float = 0.3) -> list:
             break
         items.append(item)
     return items
+
+
+#: A parent that hands the channel to the server and waits, so a test can kill it while the
+#: other end of the channel stays open (as a grandchild that inherited it would keep it).
+_MIDDLE = """
+import json, os, subprocess, sys
+fd = int(os.environ["NODE_CHANNEL_FD"])
+server = subprocess.Popen(sys.argv[1:], pass_fds=(fd,), stdin=subprocess.DEVNULL,
+                          stdout=subprocess.DEVNULL)
+print(json.dumps({"pid": server.pid}), flush=True)
+server.wait()
+"""
+
+
+class ParentSideTests(TestCase):
+    """What a parent can do that the channel does not show."""
+
+    timeout = 60
+
+    def test_sigkill_of_the_spawned_pid_stops_the_server(self) -> None:
+        """All a parent knows is the pid it spawned, and it lives on, the channel open.
+        With the venv's script that pid is the server; a one-file binary's is its
+        bootloader, and the server under it stops with it (entryhw.frozen), so the port
+        is free again at once either way. (The watchdog is off: it would notice the
+        bootloader gone too, after its interval. A Node parent that exits with its child
+        would close the channel: parent.js does.)"""
+        port = free_port()
+        parent = ChannelParent(["--port", str(port), "--watchdog", "0"], cleanup=self.addCleanup)
+        parent.send({"key": "open"})
+        parent.message("runningModeChanged")
+        spawned = parent.proc.p.pid
+        serving = serving_pid(spawned)
+        os.kill(spawned, signal.SIGKILL)
+        wait_for(lambda: port_is_free(port), 2, "the port to be released")
+        wait_for(lambda: not pid_alive(serving), 2, "the server to exit")
+
+    def test_a_parent_gone_is_noticed_while_its_channel_stays_open(self) -> None:
+        """No end-of-file on the channel, only the parent gone: the watchdog's case. (Under
+        a one-file binary the server's own parent is the bootloader, which lives on; the
+        watchdog watches the bootloader's parent: entryhw.frozen.parent_pid.)"""
+        port = free_port()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.addCleanup(ours.close)
+        env = dict(os.environ, NODE_CHANNEL_FD=str(theirs.fileno()),
+                   NODE_CHANNEL_SERIALIZATION_MODE="json")
+        middle = Proc([sys.executable, "-c", _MIDDLE, *server_command(), "--port", str(port),
+                       "--watchdog", "0.5"], cleanup=self.addCleanup, stdin=False, env=env,
+                      pass_fds=(theirs.fileno(),))
+        theirs.close()
+        server = middle.expect(lambda m: "pid" in m, 10, "the server's pid")["pid"]
+        middle.extra_pids.append(server)
+        ours.settimeout(20)
+        ours.sendall(b'{"key": "open"}\n')
+        got = b""
+        while b"runningModeChanged" not in got:  # started: the watchdog knows its parent
+            chunk = ours.recv(4096)
+            self.assertTrue(chunk, "the channel closed before runningModeChanged")
+            got += chunk
+        os.kill(middle.p.pid, signal.SIGKILL)
+        wait_for(lambda: not pid_alive(server), 5, "the server to notice its parent is gone")
+        self.assertIn("is gone", middle.log_text())
+        self.assertTrue(port_is_free(port))
 
 
 class ChannelFaultTests(TestCase):

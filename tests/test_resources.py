@@ -34,6 +34,7 @@ from tests.support import (
     request,
     rss_mb,
     server_command,
+    serving_pid,
     wait_for,
     ws_connect,
     ws_frame,
@@ -185,7 +186,7 @@ class IdleConnectionTests(ServerCase):
         if limit < n_silent + 256:
             self.skipTest(f"RLIMIT_NOFILE hard limit {limit} is too low for this test")
         parent, port = self.host(nofile=server_limit)
-        with open(f"/proc/{parent.server_pid}/limits") as f:
+        with open(f"/proc/{serving_pid(parent.server_pid)}/limits") as f:
             limits = f.read()
         self.assertRegex(limits, rf"Max open files\s+{server_limit}\s+{server_limit}\s",
                          "the node parent did not pass its limit on to the server")

@@ -19,6 +19,9 @@ with loading():
 def main(argv: list[str] | None = None) -> int:
     """Run until shutdown; returns the exit status (0 after a clean stop)."""
     with loading():
+        from entryhw.frozen import follow_bootloader
+
+        follow_bootloader()  # a one-file build's server stops with its bootloader
         options = tap.Options()
         options.parseOptions(sys.argv[1:] if argv is None else argv)
         start_logging(options["log-format"], options["log-level"], sys.stderr)

@@ -66,8 +66,11 @@ class EntryService(MultiService):
             WatchdogService(settings.watchdog, lambda: self.link.connected, self.shutdown,
                             clock=reactor).setServiceParent(self)
         actions = dict.fromkeys(hostos.STOP_SIGNALS, self._signalled)
-        if tls is not None and hostos.RELOAD_SIGNAL is not None:
-            actions[hostos.RELOAD_SIGNAL] = lambda name: tls.reload(name)
+        if hostos.RELOAD_SIGNAL is not None:
+            # Always ours: SIGHUP's default action would end a server without certificates.
+            actions[hostos.RELOAD_SIGNAL] = (
+                (lambda name: tls.reload(name)) if tls is not None
+                else (lambda name: self.log.info("{name}: no certificates to reload", name=name)))
         SignalService(actions, reactor).setServiceParent(self)
         self.link.setServiceParent(self)
 

@@ -3,16 +3,18 @@
 End-of-file on the channel is handled at once by the channel protocol; this
 loop is the belt to those braces: it also catches a parent that died while the
 socket somehow stayed open (e.g. inherited by a grandchild), which shows up as
-this process being re-parented.
+this process being re-parented. (Under a PyInstaller one-file bootloader, the
+parent that counts is the bootloader's: :func:`entryhw.frozen.parent_pid`.)
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 
 from twisted.application.service import Service
 from twisted.internet.task import LoopingCall
+
+from entryhw.frozen import parent_pid
 
 
 def parent_gone(channel_open: bool, ppid_now: int, ppid_at_start: int) -> str | None:
@@ -34,7 +36,7 @@ class WatchdogService(Service):
         interval: float,
         channel_open: Callable[[], bool],
         on_gone: Callable[[str], None],
-        getppid: Callable[[], int] = os.getppid,
+        getppid: Callable[[], int] = parent_pid,
         clock: object = None,
     ) -> None:
         self.interval = interval
