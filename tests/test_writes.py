@@ -69,7 +69,7 @@ class WritesTests(SynchronousTestCase):
         pb.write_batched(b"x")
         pa.write_batched(b"2")
         self.assertEqual((a.buffered, b.buffered, a.flushes), ([], [], 0))
-        self.assertEqual(len(self.clock.getDelayedCalls()), 2)  # one flush per protocol
+        self.assertEqual(len(self.clock.getDelayedCalls()), 1)  # one flush for the turn
         self.clock.advance(0)
         self.assertEqual((a.sent, b.sent), ([b"12"], [b"x"]))
         self.assertEqual(self.clock.getDelayedCalls(), [])
@@ -164,6 +164,89 @@ class RealSocketTests(TestCase):
         self.assertEqual(theirs.recv(10), b"now")
         proto.transport.loseConnection()
         return proto.lost
+
+
+class DirectSendTests(TestCase):
+    """fastpath.writes.send on real sockets: straight to the socket while Twisted holds
+    nothing, Twisted's buffer for the rest, Twisted's own error path for a dead peer."""
+
+    def setUp(self) -> None:
+        needs_push()
+        ours, self.theirs = socket.socketpair()
+        self.addCleanup(self.theirs.close)
+        self.proto = _Sink()
+        reactor.adoptStreamConnection(ours.fileno(), socket.AF_UNIX, _factory(self.proto))
+        ours.close()
+        self.transport = self.proto.transport
+        self.addCleanup(self._close)
+
+    def _close(self) -> Deferred[None] | None:
+        if self.proto.lost.called:
+            return None
+        self.transport.abortConnection()
+        return self.proto.lost
+
+    def test_the_installed_twisted_passes_the_self_test(self) -> None:
+        from entryhw.fastpath import writes as fast
+
+        self.assertIsNone(fast.self_test())
+        self.assertTrue(fast._direct(self.transport))
+
+    def test_an_empty_buffer_sends_without_registering_for_writing(self) -> None:
+        from entryhw.fastpath import writes as fast
+
+        fast.send(self.transport, b"now")
+        self.assertNotIn(self.transport, reactor.getWriters())  # no epoll round
+        self.theirs.setblocking(False)
+        self.assertEqual(self.theirs.recv(10), b"now")
+
+    def test_what_the_socket_does_not_take_waits_in_twisted_in_order(self) -> Deferred[None]:
+        from entryhw.fastpath import writes as fast
+
+        self.theirs.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        big = bytes(range(256)) * 4096  # 1 MiB: more than the socket takes at once
+        fast.send(self.transport, big)
+        self.assertIn(self.transport, reactor.getWriters())  # the rest is the reactor's
+        fast.send(self.transport, b"after")  # Twisted holds bytes: this one queues behind
+        want = big + b"after"
+        got = bytearray()
+        done: Deferred[None] = Deferred()
+
+        def drain() -> None:
+            try:
+                while chunk := self.theirs.recv(65536, socket.MSG_DONTWAIT):
+                    got.extend(chunk)
+            except BlockingIOError:
+                pass
+            if len(got) >= len(want) or self.proto.lost.called:
+                done.callback(None)
+            else:
+                reactor.callLater(0.001, drain)
+
+        drain()
+
+        def check(_: object) -> None:
+            self.assertEqual(bytes(got), want)
+
+        return done.addCallback(check)
+
+    def test_a_dead_peer_is_left_to_twisteds_own_close(self) -> Deferred[None]:
+        from entryhw.fastpath import writes as fast
+
+        self.theirs.close()
+        fast.send(self.transport, b"x" * 100)  # EPIPE or ECONNRESET: not raised here
+        fast.send(self.transport, b"y")
+        return self.proto.lost  # the reactor's doWrite met the error and closed
+
+    def test_without_the_self_test_every_write_takes_twisteds_buffer(self) -> None:
+        from entryhw.fastpath import writes as fast
+
+        self.patch(fast, "_checked", False)
+        self.patch(fast, "_DIRECT", {})
+        written: list[bytes] = []
+        self.patch(self.transport, "write", written.append)
+        fast.send(self.transport, b"a")
+        self.assertEqual(written, [b"a"])
 
 
 def _factory(proto: Protocol) -> object:

@@ -8,10 +8,11 @@ a write at once.
 
 A protocol mixing in :class:`BatchedWrites` says so at each call site:
 :meth:`~BatchedWrites.write_batched` collects the bytes, and the first one of a
-turn schedules that protocol's own flush with ``callLater(0)``, which the reactor
-runs right after the reads of this round: one send per turn per destination, so a
-lone message leaves at once and a flood goes out in large writes. The batch is the
-protocol's own (no process-wide state): a flush that fails costs that protocol's
+turn puts the protocol on its clock's :class:`Turn`, which flushes every protocol
+waiting on it with one ``callLater(0)`` that the reactor runs right after the reads
+of this round: one send per turn per destination, so a lone message leaves at once
+and a flood goes out in large writes, and a message for 20 browsers costs one timer,
+not 20. Each protocol's flush is its own: one that fails costs that protocol's
 bytes, logged once, and nobody else's.
 
 A protocol that also writes or closes its transport by other paths must call
@@ -20,6 +21,7 @@ A protocol that also writes or closes its transport by other paths must call
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 from twisted.internet.interfaces import IPushProducer
@@ -89,6 +91,40 @@ class Backlog:
         self.held, self.size = [], 0
 
 
+class Turn:
+    """The protocols with writes waiting in this reactor turn, and the one call that
+    flushes them all when the turn ends."""
+
+    def __init__(self, clock: Any) -> None:
+        self.clock = clock
+        self.waiting: list[BatchedWrites] = []
+        self.call: Any = None
+
+    def add(self, proto: BatchedWrites) -> None:
+        self.waiting.append(proto)
+        if self.call is None:
+            self.call = self.clock.callLater(0, self.run)
+
+    def run(self) -> None:
+        self.call = None
+        waiting, self.waiting = self.waiting, []
+        for proto in waiting:  # each guards its own flush (a protocol flushed early is a no-op)
+            proto._end_of_turn()
+
+
+_TURNS: weakref.WeakKeyDictionary[Any, Turn] = weakref.WeakKeyDictionary()
+
+
+def turn_of(clock: Any = None) -> Turn:
+    """The :class:`Turn` of ``clock`` (None: the global reactor), made at first use."""
+    if clock is None:
+        from twisted.internet import reactor as clock
+    turn = _TURNS.get(clock)
+    if turn is None:
+        turn = _TURNS[clock] = Turn(clock)
+    return turn
+
+
 class BatchedWrites:
     """Mixin for a protocol whose writes during a read should leave together.
 
@@ -102,7 +138,7 @@ class BatchedWrites:
     #: What times the flush (``callLater``); None: the global reactor.
     clock: Any = None
     _batched: list[bytes] | None = None
-    _flush_call: Any = None
+    _turn: Turn | None = None
     backlog: Backlog | None = None
 
     def watch_backlog(self, limit: int) -> None:
@@ -124,15 +160,16 @@ class BatchedWrites:
         batched = self._batched
         if batched is None:
             self._batched = [data]
-            clock = self.clock
-            if clock is None:
-                from twisted.internet import reactor as clock
-            self._flush_call = clock.callLater(0, self._end_of_turn)
+            turn = self._turn
+            if turn is None:
+                turn = self._turn = turn_of(self.clock)
+            turn.add(self)
         else:
             batched.append(data)
 
     def _end_of_turn(self) -> None:
-        self._flush_call = None
+        if self._batched is None:
+            return  # flushed before the turn ended (what a backlog holds waits for its resume)
         try:
             self.flush_writes()
         except Exception:
@@ -149,10 +186,6 @@ class BatchedWrites:
         the order of the bytes) also hands over what the backlog holds.
         """
         batched, self._batched = self._batched, None
-        if self._flush_call is not None:
-            if self._flush_call.active():
-                self._flush_call.cancel()
-            self._flush_call = None
         transport = self.transport
         if transport is None:
             return
@@ -165,8 +198,7 @@ class BatchedWrites:
                 return
             batched = backlog.take()
         if batched:
-            transport.write(batched[0] if len(batched) == 1 else b"".join(batched))
-            fast.push(transport)
+            fast.send(transport, batched[0] if len(batched) == 1 else b"".join(batched))
 
     def write_direct(self, data: bytes, write: Any) -> None:
         """``write(data)`` for bytes another layer sends itself (Autobahn's control
