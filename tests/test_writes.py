@@ -238,6 +238,21 @@ class DirectSendTests(TestCase):
         fast.send(self.transport, b"y")
         return self.proto.lost  # the reactor's doWrite met the error and closed
 
+    def test_a_wrapping_protocol_is_never_bypassed(self) -> None:
+        # Like TLSMemoryBIOProtocol: ProtocolWrapper forwards unknown attributes (the
+        # socket, the buffer) to the transport under it; bytes must still go through it.
+        from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
+
+        from entryhw.fastpath import writes as fast
+
+        wrapper = ProtocolWrapper(WrappingFactory(_factory(Protocol())), Protocol())
+        wrapper.makeConnection(self.transport)
+        through: list[bytes] = []
+        self.patch(wrapper, "write", lambda data: through.append(b"enc(" + data + b")"))
+        self.assertIs(wrapper.socket, self.transport.socket)  # forwarded
+        fast.send(wrapper, b"m")
+        self.assertEqual(through, [b"enc(m)"])
+
     def test_without_the_self_test_every_write_takes_twisteds_buffer(self) -> None:
         from entryhw.fastpath import writes as fast
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import socket
 from typing import Any
 
+from twisted.internet.abstract import FileDescriptor
 from twisted.logger import Logger
 
 from entryhw import fastpath
@@ -64,8 +65,11 @@ def _direct(transport: Any) -> bool:
     kind = type(transport)
     ok = _DIRECT.get(kind)
     if ok is None:
+        # A FileDescriptor itself: a wrapper (TLSMemoryBIOProtocol) forwards unknown
+        # attributes to the transport under it, socket included, and must not be bypassed.
         ok = _DIRECT[kind] = (
-            _verdict() and all(hasattr(transport, name) for name in _DIRECT_PARTS)
+            _verdict() and isinstance(transport, FileDescriptor)
+            and all(hasattr(transport, name) for name in _DIRECT_PARTS)
             and isinstance(transport.socket, socket.socket))
     return ok
 
@@ -133,8 +137,6 @@ def self_test() -> str | None:
     ``_tempDataLen`` say Twisted holds nothing; this checks on a socketless
     descriptor that a write shows up there and a full ``doWrite`` clears both.
     """
-    from twisted.internet.abstract import FileDescriptor
-
     class _Probe(FileDescriptor):
         def __init__(self) -> None:
             super().__init__(reactor=_NoReactor())
