@@ -93,6 +93,11 @@ class EntryService(MultiService):
                           "machines can reach this server", interface=settings.interface)
         if not fastpath.ENABLED:
             self.log.info("ENTRYHW_FASTPATH=0: every fast path is off (public APIs only)")
+        else:
+            from entryhw.fastpath import reactor as fast_reactor
+
+            if fast_reactor.skipped:
+                self.log.info("Twisted's default reactor ({why})", why=fast_reactor.skipped)
         if settings.insecure_client:
             self.log.warn("--insecure-client: in client mode the host's certificate is NOT "
                           "verified; anything on this port can pose as the host")

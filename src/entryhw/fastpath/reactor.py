@@ -1,0 +1,121 @@
+"""The epoll reactor, without Twisted's legacy log context around every event.
+
+``EPollReactor.doPoll`` wraps each ready descriptor's ``doRead``/``doWrite`` in
+``twisted.python.log.callWithLogger``, which builds a context dictionary and swaps it
+in and out so that old-style ``log.msg`` calls made meanwhile carry the descriptor's
+``logPrefix``. entryhw logs through :mod:`twisted.logger`, which does not read that
+context, and under steady load (every browser and device at 60 Hz) the wrapper was
+the largest per-event cost left on the read path.
+
+:class:`EPollReactor` here overrides ``doPoll`` only, calling the reactor's own
+``_doReadOrWrite`` (which still catches and logs what a protocol raises, and
+disconnects that descriptor) directly. It reads ``_poller`` and ``_selectables``, so
+:func:`install` checks that they are there and that an event really reaches
+``doRead`` through it (a self-test on the very reactor it installs), and otherwise
+installs nothing: Twisted's default reactor is used, with one log line saying why.
+Linux only (epoll); elsewhere Twisted's default reactor is used as always.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+import sys
+from typing import Any
+
+from entryhw import fastpath
+
+#: Why :func:`install` left Twisted's default reactor, for the first log line; None
+#: when ours is installed or install was not asked for.
+skipped: str | None = None
+
+
+def _reactor_class() -> Any:
+    from twisted.internet import epollreactor
+
+    class EPollReactor(epollreactor.EPollReactor):
+        """Twisted's epoll reactor; ready descriptors are served without a log context."""
+
+        def doPoll(self, timeout: float | None) -> None:
+            try:
+                events = self._poller.poll(-1 if timeout is None else timeout,
+                                           len(self._selectables))
+            except OSError as err:
+                if err.errno == errno.EINTR:
+                    return
+                raise
+            serve = self._doReadOrWrite
+            selectables = self._selectables
+            for fd, event in events:
+                selectable = selectables.get(fd)
+                if selectable is not None:
+                    serve(selectable, fd, event)
+
+        doIteration = doPoll
+
+    EPollReactor.__qualname__ = "EPollReactor"
+    return EPollReactor
+
+
+def self_test(reactor: Any) -> str | None:
+    """Why ``reactor``'s ``doPoll`` does not deliver a readable socket to ``doRead``, or None."""
+    for name in ("_poller", "_selectables", "_doReadOrWrite", "addReader", "removeReader"):
+        if not hasattr(reactor, name):
+            return f"the epoll reactor has no {name}"
+    ours, theirs = socket.socketpair()
+    got: list[bytes] = []
+
+    class _Reader:
+        def fileno(self) -> int:
+            return ours.fileno()
+
+        def doRead(self) -> None:
+            got.append(ours.recv(8))
+
+        def logPrefix(self) -> str:
+            return "self-test"
+
+        def connectionLost(self, reason: object) -> None:
+            pass
+
+    reader = _Reader()
+    try:
+        reactor.addReader(reader)
+        theirs.send(b"ok")
+        reactor.doPoll(0.5)
+        reactor.removeReader(reader)
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    finally:
+        ours.close()
+        theirs.close()
+    return None if got == [b"ok"] else "a readable socket did not reach doRead"
+
+
+def install() -> bool:
+    """Install :class:`EPollReactor` as the global reactor (before anything imports
+    ``twisted.internet.reactor``); False, and Twisted's default, when the fast paths
+    are off, the platform has no epoll, a reactor is installed already, or the
+    self-test fails."""
+    global skipped
+    if not fastpath.ENABLED or not sys.platform.startswith("linux"):
+        return False
+    if "twisted.internet.reactor" in sys.modules:
+        skipped = "a reactor was installed before"
+        return False
+    why = fastpath.untested("twisted")
+    reactor = None
+    if why is None:
+        try:
+            reactor = _reactor_class()()
+        except Exception as exc:  # no epoll, or another shape of EPollReactor
+            why = f"{type(exc).__name__}: {exc}"
+    if reactor is not None and why is None:
+        why = self_test(reactor)
+    if why is not None:
+        skipped = why
+        return False
+    from twisted.internet.main import installReactor
+
+    installReactor(reactor)
+    return True
