@@ -23,27 +23,22 @@
 // Output: a table on stdout, the full result as JSON with --json-out FILE.
 // Exit status: 0 ran to the end (phase errors are inside the result), 1 fatal, 2 usage,
 // 3 global timeout.
+//
+// What it shares with curve.mjs (options, Server, browsers, /proc, the 60 Hz emitters) is in lib.mjs.
 
-import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { performance } from 'node:perf_hooks';
-import { createRequire } from 'node:module';
-import { setTimeout as sleep, setImmediate as tick } from 'node:timers/promises';
+import {
+  now, round, sleep, tick, log, configureLog, num, commonDefaults, commonOption, checkCommon,
+  COMMON_USAGE, installExitHandlers, killAll, killAndExit, openSockets, describe, procStatus,
+  freePort, portIsFree, Server, connectBrowser, connectWithRetry, parseEntry, Load, metadata,
+} from './lib.mjs';
 
-const require = createRequire(import.meta.url);
-const io = require('socket.io-client');
-const SIO_CLIENT_VERSION = require('socket.io-client/package.json').version;
 const FORMAT = 1; // bump when the result layout changes
 
 const USAGE = `usage: node entryhw_bench.mjs [options]
-  --cmd "CMD ARGS"       server command line, split like a shell (no shell runs it)
-                         [default: entryhw-server]
-  --port-via auto|arg|env  how the server learns its port: arg appends "--port N", env sets
-                         ENTRY_PORT=N only (ENTRY_PORT is always set); auto = arg when the
-                         program is entryhw-server, else env [default: auto]
+${COMMON_USAGE}
   --port N               port on 127.0.0.1 for the server; 0 picks a free one [default: 0]
   --cwd DIR              working directory of the server [default: current]
   --label NAME           free text stored in the result [default: program name]
@@ -65,50 +60,10 @@ const USAGE = `usage: node entryhw_bench.mjs [options]
 
 // ---------------------------------------------------------------- options
 
-function splitCommand(line) {
-  const out = [];
-  let cur = '';
-  let quote = null;
-  let started = false;
-  for (let i = 0; i < line.length; i++) {
-    const c = line[i];
-    if (quote) {
-      if (c === quote) quote = null;
-      else if (c === '\\' && quote === '"' && i + 1 < line.length) cur += line[++i];
-      else cur += c;
-    } else if (c === '"' || c === "'") {
-      quote = c;
-      started = true;
-    } else if (c === '\\' && i + 1 < line.length) {
-      cur += line[++i];
-      started = true;
-    } else if (/\s/.test(c)) {
-      if (started) out.push(cur);
-      cur = '';
-      started = false;
-    } else {
-      cur += c;
-      started = true;
-    }
-  }
-  if (quote) throw new Error(`unbalanced ${quote} in --cmd`);
-  if (started) out.push(cur);
-  return out;
-}
-
 function parseArgs(argv) {
   const o = {
-    cmd: 'entryhw-server', portVia: 'auto', port: 0, cwd: process.cwd(), label: null, jsonOut: null,
-    logDir: null, warmup: 200, pacedN: 2000, paceMs: 1, flood: 20000, steadyBrowsers: 20,
+    ...commonDefaults(), warmup: 200, pacedN: 2000, paceMs: 1, flood: 20000, steadyBrowsers: 20,
     steadyHz: 60, steadyS: 10, steadyWarmupS: 1, cloudN: 1000, skip: new Set(),
-    globalTimeout: 120, quiet: false,
-  };
-  const num = (a, v, { int = false, min = 0 } = {}) => {
-    const n = Number(v);
-    if (!Number.isFinite(n) || n < min || (int && !Number.isInteger(n))) {
-      throw new Error(`bad value for ${a}: ${v}`);
-    }
-    return n;
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -116,14 +71,8 @@ function parseArgs(argv) {
       if (i + 1 >= argv.length) throw new Error(`missing value for ${a}`);
       return argv[++i];
     };
+    if (commonOption(o, a, val)) continue;
     switch (a) {
-      case '--cmd': o.cmd = val(); break;
-      case '--port-via': o.portVia = val(); break;
-      case '--port': o.port = num(a, val(), { int: true }); if (o.port > 65535) throw new Error('--port > 65535'); break;
-      case '--cwd': o.cwd = val(); break;
-      case '--label': o.label = val(); break;
-      case '--json-out': o.jsonOut = val(); break;
-      case '--log-dir': o.logDir = val(); break;
       case '--warmup': o.warmup = num(a, val(), { int: true }); break;
       case '--paced-n': o.pacedN = num(a, val(), { int: true, min: 1 }); break;
       case '--pace-ms': o.paceMs = num(a, val()); break;
@@ -139,15 +88,11 @@ function parseArgs(argv) {
           o.skip.add(s);
         }
         break;
-      case '--global-timeout': o.globalTimeout = num(a, val(), { min: 1 }); break;
-      case '-q': case '--quiet': o.quiet = true; break;
       case '-h': case '--help': console.log(USAGE); process.exit(0); break;
       default: throw new Error(`unknown argument ${a}`);
     }
   }
-  if (!['auto', 'arg', 'env'].includes(o.portVia)) throw new Error('--port-via is auto, arg or env');
-  o.argv = splitCommand(o.cmd);
-  if (!o.argv.length) throw new Error('--cmd is empty');
+  checkCommon(o);
   if (o.steadyBrowsers > 200) throw new Error('--steady-browsers is at most 200');
   if (o.steadyHz > 1000) throw new Error('--steady-hz is at most 1000');
   if (o.steadyS + o.steadyWarmupS > 120) throw new Error('steady phase longer than 120 s');
@@ -165,320 +110,8 @@ try {
   process.exit(2);
 }
 
-const now = () => performance.now();
-const log = (...a) => { if (!opts.quiet) console.error('[bench]', ...a); };
-const round = (x, d = 3) => (x == null || !Number.isFinite(x) ? x : Math.round(x * 10 ** d) / 10 ** d);
-
-// ---------------------------------------------------------------- cleanup
-
-const spawned = new Set(); // Server objects whose process may still run
-const openSockets = new Set();
-
-function killAll() {
-  for (const s of spawned) s.kill('SIGKILL');
-}
-
-// Kill what is left, give Node up to 1 s to reap it (no zombies), then exit.
-function killAndExit(code) {
-  killAll();
-  const t0 = Date.now();
-  const poll = setInterval(() => {
-    if (!spawned.size || Date.now() - t0 > 1000) {
-      clearInterval(poll);
-      process.exit(code);
-    }
-  }, 10);
-}
-
-process.on('exit', killAll);
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.on(sig, () => {
-    console.error(`[bench] ${sig}: killing the servers and stopping`);
-    killAndExit(130);
-  });
-}
-process.on('uncaughtException', (err) => {
-  console.error('[bench] uncaught:', err && err.stack ? err.stack : err);
-  killAndExit(1);
-});
-process.on('unhandledRejection', (err) => {
-  console.error('[bench] unhandled rejection:', err && err.stack ? err.stack : err);
-  killAndExit(1);
-});
-
-// ---------------------------------------------------------------- statistics
-
-// Probabilities at which every distribution is stored, for the CDF plots of run.py.
-const CDF_P = [];
-for (let i = 0; i <= 100; i++) CDF_P.push(i / 100);
-CDF_P.splice(100, 0, 0.995, 0.999);
-
-function quantile(sorted, p) {
-  if (!sorted.length) return null;
-  const x = p * (sorted.length - 1);
-  const lo = Math.floor(x);
-  const hi = Math.min(lo + 1, sorted.length - 1);
-  return sorted[lo] + (sorted[hi] - sorted[lo]) * (x - lo);
-}
-
-function describe(samples) {
-  const s = Float64Array.from(samples).sort();
-  if (!s.length) return { n: 0 };
-  let sum = 0;
-  for (const v of s) sum += v;
-  return {
-    n: s.length,
-    mean_ms: round(sum / s.length, 4),
-    p50_ms: round(quantile(s, 0.5), 4),
-    p90_ms: round(quantile(s, 0.9), 4),
-    p99_ms: round(quantile(s, 0.99), 4),
-    max_ms: round(s[s.length - 1], 4),
-    cdf_ms: CDF_P.map((p) => round(quantile(s, p), 4)),
-  };
-}
-
-// ---------------------------------------------------------------- /proc
-
-function procStatus(pid) {
-  try {
-    const txt = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-    const kb = (k) => {
-      const m = txt.match(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm'));
-      return m ? Number(m[1]) : null;
-    };
-    return { rss_kb: kb('VmRSS'), hwm_kb: kb('VmHWM') };
-  } catch {
-    return { rss_kb: null, hwm_kb: null };
-  }
-}
-
-let CLK_TCK = 100;
-try {
-  CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { timeout: 2000 }).toString().trim()) || 100;
-} catch { /* keep 100 */ }
-
-// Busy CPU seconds of the whole machine (all cores), from the first line of /proc/stat.
-function machineBusySeconds() {
-  try {
-    const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-    const total = f.slice(0, 8).reduce((a, b) => a + b, 0); // user..steal (guest is inside user)
-    return (total - f[3] - f[4]) / CLK_TCK; // minus idle, iowait
-  } catch {
-    return null;
-  }
-}
-
-function cpuSeconds(pid) {
-  try {
-    const txt = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = txt.slice(txt.lastIndexOf(')') + 2).split(' '); // fields[0] is field 3 (state)
-    return (Number(fields[11]) + Number(fields[12])) / CLK_TCK; // utime, stime: fields 14, 15
-  } catch {
-    return null;
-  }
-}
-
-// ---------------------------------------------------------------- the server under test
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-function portIsFree(port) {
-  return new Promise((resolve) => {
-    const srv = net.createServer();
-    srv.once('error', () => resolve(false));
-    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
-  });
-}
-
-class Server {
-  constructor(name, port, logDir) {
-    this.name = name;
-    this.port = port;
-    this.logPath = path.join(logDir, `${name}.log`);
-    this.events = []; // non-'data' messages from the server: {t, key, value}
-    this.waiters = [];
-    this.onData = null;
-    this.dataCount = 0;
-    this.exitInfo = null;
-    this.proc = null;
-  }
-
-  start() {
-    const [file, ...args] = opts.argv;
-    const viaArg = opts.portVia === 'arg' ||
-      (opts.portVia === 'auto' && path.basename(file) === 'entryhw-server');
-    if (viaArg) args.push('--port', String(this.port));
-    const logFd = fs.openSync(this.logPath, 'a');
-    this.t0 = now();
-    this.proc = spawn(file, args, {
-      cwd: opts.cwd,
-      env: { ...process.env, ENTRY_PORT: String(this.port) },
-      stdio: ['ignore', logFd, logFd, 'ipc'],
-      detached: true,
-    });
-    fs.closeSync(logFd);
-    spawned.add(this);
-    this.exited = new Promise((resolve) => {
-      this.proc.on('exit', (code, signal) => {
-        this.exitInfo = { t: now(), code, signal };
-        spawned.delete(this);
-        resolve(this.exitInfo);
-      });
-    });
-    this.proc.on('error', (err) => {
-      this.exitInfo = this.exitInfo || { t: now(), code: null, signal: null, error: err.message };
-      spawned.delete(this);
-      this.record({ key: '_spawn_error', value: err.message });
-    });
-    this.proc.on('spawn', () => {
-      this.spawnedAt = now();
-      log(`${this.name}: pid ${this.proc.pid}, port ${this.port}, log ${this.logPath}`);
-    });
-    this.proc.on('message', (msg) => {
-      if (!msg || typeof msg !== 'object') return;
-      if (msg.key === 'data') {
-        this.dataCount++;
-        if (this.onData) this.onData(msg.value);
-      } else {
-        this.record(msg);
-      }
-    });
-    this.proc.on('disconnect', () => this.record({ key: '_disconnect' }));
-    return this;
-  }
-
-  get pid() { return this.proc && this.proc.pid; }
-  get alive() { return this.proc && this.proc.pid && !this.exitInfo; }
-
-  record(msg) {
-    const ev = { t: now(), key: msg.key, value: msg.value };
-    if (this.events.length < 10000) this.events.push(ev);
-    for (const w of [...this.waiters]) {
-      if (w.pred(ev)) {
-        this.waiters.splice(this.waiters.indexOf(w), 1);
-        clearTimeout(w.timer);
-        w.resolve(ev);
-      }
-    }
-  }
-
-  // The first event (from index `since` of the history on) that matches pred.
-  waitFor(pred, ms, what, since = 0) {
-    for (let i = since; i < this.events.length; i++) {
-      if (pred(this.events[i])) return Promise.resolve(this.events[i]);
-    }
-    return new Promise((resolve, reject) => {
-      const w = { pred, resolve };
-      w.timer = setTimeout(() => {
-        this.waiters.splice(this.waiters.indexOf(w), 1);
-        reject(new Error(`${this.name}: no ${what} within ${ms} ms`));
-      }, ms);
-      this.waiters.push(w);
-    });
-  }
-
-  send(msg) {
-    if (this.proc && this.proc.connected) this.proc.send(msg);
-  }
-
-  kill(sig) {
-    if (!this.alive) return;
-    try { process.kill(-this.proc.pid, sig); } catch { /* no such group */ }
-    try { process.kill(this.proc.pid, sig); } catch { /* already gone */ }
-  }
-
-  // SIGTERM, then (if needed) IPC disconnect, then SIGKILL; resolves with what happened.
-  async stop(termMs = 5000) {
-    if (!this.alive) return { already_exited: true };
-    const t = now();
-    this.kill('SIGTERM');
-    const within = (ms) => Promise.race([this.exited, sleep(ms).then(() => null)]);
-    let info = await within(termMs);
-    const res = { sigterm_ms: null, how: 'SIGTERM' };
-    if (!info) {
-      res.how = 'disconnect';
-      try { if (this.proc.connected) this.proc.disconnect(); } catch { /* gone */ }
-      info = await within(3000);
-    }
-    if (!info) {
-      res.how = 'SIGKILL';
-      this.kill('SIGKILL');
-      info = await within(3000);
-    }
-    res.exit_ms = info ? round(info.t - t) : null;
-    if (res.how === 'SIGTERM') res.sigterm_ms = res.exit_ms;
-    res.code = info ? info.code : null;
-    res.signal = info ? info.signal : null;
-    return res;
-  }
-}
-
-// ---------------------------------------------------------------- browsers
-
-const entryMessage = (obj) => ({ data: JSON.stringify(obj), mode: 0, type: 'utf8' });
-
-function connectBrowser(port, roomId, timeoutMs = 3000) {
-  return new Promise((resolve, reject) => {
-    const socket = io(`http://127.0.0.1:${port}`, {
-      transports: ['websocket'],
-      query: { client: true, roomId },
-      forceNew: true,
-      reconnection: false,
-      timeout: timeoutMs,
-    });
-    const b = { socket, roomId, onMessage: null, t0: now() };
-    socket.on('message', (payload) => { if (b.onMessage) b.onMessage(payload); });
-    const timer = setTimeout(() => { fail(new Error(`browser ${roomId}: no connect in ${timeoutMs} ms`)); }, timeoutMs + 200);
-    const fail = (err) => {
-      clearTimeout(timer);
-      socket.close();
-      reject(err);
-    };
-    socket.once('connect', () => {
-      clearTimeout(timer);
-      b.connectMs = now() - b.t0;
-      b.transport = socket.io.engine && socket.io.engine.transport && socket.io.engine.transport.name;
-      b.emit = (obj) => socket.emit('message', entryMessage(obj));
-      b.close = () => { socket.close(); openSockets.delete(b); };
-      openSockets.add(b);
-      resolve(b);
-    });
-    socket.once('connect_error', (err) => fail(new Error(`browser ${roomId}: ${err && err.message}`)));
-    socket.once('connect_timeout', () => fail(new Error(`browser ${roomId}: connect timeout`)));
-  });
-}
-
-async function connectWithRetry(port, roomId, deadline) {
-  let attempts = 0;
-  let lastErr = null;
-  while (now() < deadline && attempts < 500) {
-    attempts++;
-    try {
-      const b = await connectBrowser(port, roomId, Math.max(200, Math.min(3000, deadline - now())));
-      b.attempts = attempts;
-      return b;
-    } catch (err) {
-      lastErr = err;
-      await sleep(20);
-    }
-  }
-  throw lastErr || new Error('no browser connection');
-}
-
-// The payload a browser (or the parent) reads back from what the other end sent.
-const parseEntry = (payload) => {
-  if (!payload || typeof payload.data !== 'string') return null;
-  try { return JSON.parse(payload.data); } catch { return null; }
-};
+configureLog('[bench]', opts.quiet);
+installExitHandlers('[bench]');
 
 // ---------------------------------------------------------------- phases
 
@@ -600,7 +233,7 @@ async function main() {
   fs.mkdirSync(logDir, { recursive: true });
   const port = opts.port || await freePort();
   if (opts.port && !(await portIsFree(port))) return finish(1, `port ${port} is taken`);
-  result.meta = metadata(port, logDir);
+  result.meta = metadata(opts, port, logDir);
   result.options = {
     warmup: opts.warmup, paced_n: opts.pacedN, pace_ms: opts.paceMs, flood: opts.flood,
     steady_browsers: opts.steadyBrowsers, steady_hz: opts.steadyHz, steady_s: opts.steadyS,
@@ -608,16 +241,13 @@ async function main() {
   };
 
   // -- startup
-  const s1 = new Server('server1', port, logDir);
+  const s1 = new Server('server1', port, logDir, opts);
   let main = null;
   const st = await phase('startup', 20000, async () => {
     s1.start();
     s1.send({ key: 'open' });
-    const ready = await Promise.race([
-      s1.waitFor((e) => e.key === 'runningModeChanged' || e.key === '_spawn_error', 15000,
-        'runningModeChanged'),
-      s1.exited.then((x) => { throw new Error(`server exited (code ${x.code}, signal ${x.signal}) before it was ready; see ${s1.logPath}`); }),
-    ]);
+    const ready = await s1.waitMode(15000, (x) => new Error(
+      `server exited (code ${x.code}, signal ${x.signal}) before it was ready; see ${s1.logPath}`));
     if (ready.key === '_spawn_error') throw new Error(`cannot spawn: ${ready.value}`);
     if (ready.value !== 2) throw new Error(`runningModeChanged ${ready.value}, not 2 (port ${port} taken?)`);
     main = await connectWithRetry(port, 'bench-main', now() + 10000);
@@ -698,7 +328,7 @@ async function main() {
     main = null;
     await sleep(100);
     const browsers = [];
-    const emitters = [];
+    const load = new Load(opts.steadyHz);
     await phase('steady', (opts.steadyS + opts.steadyWarmupS) * 1000 + 30000, async () => {
       const tc = now();
       const settled = await Promise.allSettled(Array.from({ length: opts.steadyBrowsers },
@@ -710,18 +340,13 @@ async function main() {
       await sleep(200);
       const rssStart = procStatus(s1.pid).rss_kb;
 
-      const period = 1000 / opts.steadyHz;
-      let win0 = Infinity;
-      let win1 = Infinity;
-      const inWindow = (t) => t >= win0 && t < win1;
+      const inWindow = (t) => load.has(t);
       const b2p = [];
       const p2b = [];
       let sentB = 0;
       let sentP = 0;
       let gotB = 0;
       let gotP = 0;
-      let skipped = 0;
-      let stopped = false;
       s1.onData = (v) => {
         const d = parseEntry(v);
         if (d && d.k === 'st' && inWindow(d.t)) { b2p.push(now() - d.t); gotB++; }
@@ -732,62 +357,27 @@ async function main() {
           if (d && d.k === 'st' && inWindow(d.t)) { p2b.push(now() - d.t); gotP++; }
         };
       }
-      // One timer chain per emitter (the parent, then each browser), their phases spread evenly
-      // over the period; a tick more than one period late is skipped, not burst.
-      const start = now() + 50;
-      const emitterFns = [
-        () => {
-          const t = now();
-          if (inWindow(t)) sentP++;
-          s1.send({ key: 'send', value: { k: 'st', seq: sentP, t } });
-        },
-        ...browsers.map((b, i) => () => {
-          const t = now();
-          if (inWindow(t)) sentB++;
-          b.emit({ k: 'st', b: i, t });
-        }),
-      ];
-      emitterFns.forEach((fire, i) => {
-        const e = { k: 0, offset: (i / emitterFns.length) * period, timer: null };
-        const next = () => {
-          if (stopped) return;
-          const due = start + e.offset + e.k * period;
-          e.timer = setTimeout(() => {
-            if (stopped) return;
-            const late = now() - due;
-            if (late > period) {
-              const miss = Math.floor(late / period);
-              skipped += miss;
-              e.k += miss;
-            }
-            fire();
-            e.k++;
-            next();
-          }, Math.max(0, due - now()));
-        };
-        emitters.push(e);
-        next();
-      });
-      win0 = start + opts.steadyWarmupS * 1000;
-      await sleep(Math.max(0, win0 - now()));
-      const cpuS0 = cpuSeconds(s1.pid);
-      const cpuM0 = machineBusySeconds();
-      const cpuH0 = process.cpuUsage();
-      const w0 = now();
-      win1 = w0 + opts.steadyS * 1000;
-      await sleep(opts.steadyS * 1000);
-      const w1 = now();
-      stopped = true;
-      for (const e of emitters) clearTimeout(e.timer);
-      const cpuS1 = cpuSeconds(s1.pid);
-      const cpuM1 = machineBusySeconds();
-      const cpuH = process.cpuUsage(cpuH0);
-      const wall = (w1 - w0) / 1000;
-      const serverCpu = cpuS0 == null || cpuS1 == null ? null : (cpuS1 - cpuS0) / wall;
-      const harnessCpu = (cpuH.user + cpuH.system) / 1e6 / wall;
-      // Drain: whatever was sent in the window may still be on its way.
+      // One timer chain per emitter (the parent, then each browser): lib.mjs Load.
       const expectP = () => sentP * browsers.length;
-      for (let i = 0; i < 30 && (gotB < sentB || gotP < expectP()); i++) await sleep(100);
+      const m = await load.run({
+        fires: [
+          () => {
+            const t = now();
+            if (inWindow(t)) sentP++;
+            s1.send({ key: 'send', value: { k: 'st', seq: sentP, t } });
+          },
+          ...browsers.map((b, i) => () => {
+            const t = now();
+            if (inWindow(t)) sentB++;
+            b.emit({ k: 'st', b: i, t });
+          }),
+        ],
+        warmupS: opts.steadyWarmupS,
+        measureS: opts.steadyS,
+        pids: [s1.pid],
+        pending: () => gotB < sentB || gotP < expectP(),
+      });
+      const wall = m.wall;
       const rssEnd = procStatus(s1.pid).rss_kb;
       const ticks = sentB / browsers.length;
       return {
@@ -796,19 +386,18 @@ async function main() {
         measured_s: round(wall, 3),
         connect_all_ms: round(connectAllMs),
         achieved_hz: round(ticks / wall, 2),
-        ticks_skipped: skipped,
+        ticks_skipped: m.skipped,
         b2p: { ...describe(b2p), sent: sentB, lost: sentB - gotB },
         p2b: { ...describe(p2b), sent: expectP(), lost: expectP() - gotP },
-        server_cpu_frac: round(serverCpu, 3),
-        harness_cpu_frac: round(harnessCpu, 3),
+        server_cpu_frac: round(m.serverCpu, 3),
+        harness_cpu_frac: round(m.harnessCpu, 3),
         // Everything else the machine ran meanwhile (other processes: noise), in cores.
-        others_cpu_frac: cpuM0 == null || serverCpu == null ? null
-          : round(Math.max(0, (cpuM1 - cpuM0) / wall - serverCpu - harnessCpu), 3),
+        others_cpu_frac: round(m.othersCpu, 3),
         rss_start_kb: rssStart,
         rss_end_kb: rssEnd,
       };
     });
-    for (const e of emitters) clearTimeout(e.timer);
+    load.stop();
     s1.onData = null;
     for (const b of browsers) b.close();
     await sleep(200);
@@ -822,14 +411,11 @@ async function main() {
       const room = 'bench-cloud';
       cloudBrowser = await connectBrowser(port, room, 5000);
       const since = s1.events.length;
-      s2 = new Server('server2', port, logDir);
+      s2 = new Server('server2', port, logDir, opts);
       s2.start();
       s2.send({ key: 'open' });
-      const mode = await Promise.race([
-        s2.waitFor((e) => e.key === 'runningModeChanged' || e.key === '_spawn_error', 15000,
-          'runningModeChanged'),
-        s2.exited.then((x) => { throw new Error(`server2 exited (code ${x.code}) before reporting a mode`); }),
-      ]);
+      const mode = await s2.waitMode(15000, (x) => new Error(
+        `server2 exited (code ${x.code}) before reporting a mode`));
       if (mode.value !== 3) throw new Error(`second instance reported runningModeChanged ${mode.value}, not 3`);
       const out = { child_mode_ms: round(mode.t - s2.t0) };
       const seen = await s1.waitFor((e) => e.key === 'cloudModeChanged' && e.value === 1, 10000,
@@ -889,75 +475,7 @@ async function main() {
   return finish(0);
 }
 
-// ---------------------------------------------------------------- metadata and output
-
-function firstLine(file, args) {
-  try {
-    const out = execFileSync(file, args, { timeout: 5000, stdio: ['ignore', 'pipe', 'pipe'] });
-    return out.toString().trim().split('\n')[0] || null;
-  } catch {
-    return null;
-  }
-}
-
-function which(file) {
-  if (file.includes('/')) return path.resolve(opts.cwd, file);
-  for (const dir of (process.env.PATH || '').split(':')) {
-    const p = path.join(dir || '.', file);
-    try {
-      fs.accessSync(p, fs.constants.X_OK);
-      if (fs.statSync(p).isFile()) return p;
-    } catch { /* next */ }
-  }
-  return null;
-}
-
-function metadata(port, logDir) {
-  const cpuinfo = (() => { try { return fs.readFileSync('/proc/cpuinfo', 'utf8'); } catch { return ''; } })();
-  const model = (cpuinfo.match(/^model name\s*:\s*(.+)$/m) || [])[1] || os.cpus()[0]?.model || null;
-  const file = opts.argv[0];
-  const resolved = which(file);
-  const m = {
-    date: new Date().toISOString(),
-    host: { cpu_model: model, cpus: os.cpus().length, kernel: `${os.type()} ${os.release()}`,
-            loadavg_1m: round(os.loadavg()[0], 2) },
-    node: process.version,
-    socket_io_client: SIO_CLIENT_VERSION,
-    command: opts.cmd,
-    program: resolved,
-    label: opts.label || path.basename(file),
-    port,
-    log_dir: logDir,
-    server_version: null,
-    runtime: null,
-  };
-  if (!resolved) return m;
-  const base = path.basename(resolved);
-  if (base === 'entryhw-server') m.server_version = firstLine(resolved, ['--version']);
-  // The interpreter that runs the server: the program itself (python3, node) or its #! line.
-  let interp = null;
-  if (/^(python[\d.]*|node|pypy[\d.]*)$/.test(base)) {
-    interp = resolved;
-  } else {
-    try {
-      const fd = fs.openSync(resolved, 'r');
-      const buf = Buffer.alloc(256);
-      const len = fs.readSync(fd, buf, 0, 256, 0);
-      fs.closeSync(fd);
-      const head = buf.subarray(0, len).toString('latin1');
-      if (head.startsWith('#!')) {
-        const words = head.slice(2).split('\n')[0].trim().split(/\s+/);
-        interp = path.basename(words[0]) === 'env' ? which(words[1]) : words[0];
-      }
-    } catch { /* not readable */ }
-  }
-  if (interp) {
-    // The venv's python3 next to a venv python (as README: "python3 --version" of the venv).
-    const v = firstLine(interp, ['--version']);
-    m.runtime = { interpreter: interp, version: v };
-  }
-  return m;
-}
+// ---------------------------------------------------------------- output
 
 function summarize() {
   const p = result.phases;
