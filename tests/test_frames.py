@@ -204,3 +204,82 @@ class FastPathCheckTests(SynchronousTestCase):
                                  timeout=60, check=True,
                                  env={**os.environ, "ENTRYHW_FASTPATH": value})
             self.assertEqual(out.stdout.strip(), expected, out.stderr)
+
+
+def _open_server_protocol() -> tuple[object, list[tuple[bytes, bool]], object]:
+    """A real Autobahn server protocol with the fast path, after its handshake."""
+    from entryhw.fastpath import frames
+    from entryhw.fastpath.imports import autobahn_websocket
+    from entryhw.faults import Faults
+
+    ws = autobahn_websocket()
+    got: list[tuple[bytes, bool]] = []
+
+    class Probe(frames.FastFrames, ws.WebSocketServerProtocol):
+        clock = frames._NoClock()
+
+        def onMessage(self, payload: bytes, isBinary: bool) -> None:
+            got.append((payload, isBinary))
+
+    factory = ws.WebSocketServerFactory("ws://127.0.0.1:1")
+    factory.protocol = Probe
+    factory.faults = Faults()
+    factory.setProtocolOptions(utf8validateIncoming=False, openHandshakeTimeout=0,
+                               closeHandshakeTimeout=0, autoPingInterval=0)
+    proto = factory.buildProtocol(None)
+    transport = frames._Transport()
+    proto.makeConnection(transport)
+    proto.dataReceived(b"GET / HTTP/1.1\r\nHost: 127.0.0.1:1\r\nUpgrade: websocket\r\n"
+                       b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                       b"Sec-WebSocket-Version: 13\r\n\r\n")
+    transport.clear()
+    return proto, got, transport
+
+
+_STREAM = [  # (frame, what onMessage gets from it, if anything)
+    (client_frame(b"4one"), (b"4one", False)),
+    (client_frame(b"ping!", opcode=9), None),  # a control frame: Autobahn's parser, a PONG
+    (client_frame(b"4tw", fin=False), None),  # a fragmented message ...
+    (client_frame(b"o", fin=True, opcode=0), (b"4two", False)),  # ... ends here
+    (client_frame(b"\x00\x01", binary=True), (b"\x00\x01", True)),
+    (client_frame(b"4" + b"x" * 300), (b"4" + b"x" * 300, False)),
+    (client_frame(b"4three"), (b"4three", False)),
+]
+
+
+class FastReadTests(SynchronousTestCase):
+    """FastFrames.dataReceived splits reads on frame boundaries itself and hands Autobahn
+    the rest: however the stream is cut into reads, the same messages come out, in order,
+    and Autobahn still answers what is its own (a PING)."""
+
+    def setUp(self) -> None:
+        if not fastpath.ENABLED:
+            raise SkipTest("ENTRYHW_FASTPATH=0")
+
+    def check(self, cuts: list[int]) -> None:
+        proto, got, transport = _open_server_protocol()
+        stream = b"".join(f for f, _ in _STREAM)
+        at = 0
+        for cut in [*sorted(set(cuts)), len(stream)]:
+            if cut > at:
+                proto.dataReceived(stream[at:cut])
+                at = cut
+        self.assertEqual(got, [m for _, m in _STREAM if m is not None])
+        proto.flush_writes()
+        self.assertIn(b"\x8a\x05ping!", transport.value())  # the PONG
+        self.assertEqual(proto.data, b"")
+
+    def test_one_read(self) -> None:
+        self.check([])
+
+    def test_a_read_per_frame_and_frames_cut_in_two(self) -> None:
+        ends, at = [], 0
+        for frame, _ in _STREAM:
+            ends += [at + len(frame) // 2, at + len(frame)]
+            at += len(frame)
+        self.check(ends)
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.lists(st.integers(min_value=1, max_value=400), max_size=12))
+    def test_any_cuts(self, cuts: list[int]) -> None:
+        self.check(cuts)

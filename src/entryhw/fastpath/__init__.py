@@ -5,8 +5,11 @@ way round it that the rest of the code falls back to:
 
 * :mod:`.frames`: Autobahn's frame parser and writer internals, for the simple
   unfragmented frames Engine.IO traffic is made of; public path: Autobahn as it is.
-* :mod:`.writes`: ``doWrite`` on a TCP transport, to send a turn's bytes at once;
-  public path: the reactor sends them at its next poll.
+* :mod:`.writes`: a turn's bytes written straight to a plain socket while Twisted's
+  buffer for it is empty, else ``doWrite`` on the TCP transport to send them at once;
+  public path: ``transport.write``, and the reactor sends them at its next poll.
+* :mod:`.reactor`: the epoll reactor without the legacy log context around each
+  event (``entryhw-server`` only); public path: Twisted's default reactor.
 * :mod:`.imports`: start-up import diet (lazy modules, Autobahn's WAMP stack skipped);
   public path: plain imports.
 

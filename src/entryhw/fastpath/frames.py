@@ -3,11 +3,12 @@
 Profiling the Entry hot path showed Autobahn's general frame machinery (per-frame
 masker objects, per-message observer Deferreds, debug-log arguments formatted eagerly
 on every read and write) costing more than Engine.IO, Socket.IO and the bridge
-together. :class:`FastFrames` overrides five of Autobahn's methods (``_dataReceived``
-is called instead of ``dataReceived``; ``processData``, ``onMessageEnd``, ``sendData``
-and ``_closeConnection``) and reads its parser state (``current_frame``,
-``inside_message``, ``send_queue``, ``message_data``, ``failedByMe``,
-``_perMessageCompress``): none of it is public API.
+together. :class:`FastFrames` overrides five of Autobahn's methods (``dataReceived``
+splits a read that starts on a frame boundary itself and leaves the rest to
+``consumeData``, calling ``_dataReceived`` otherwise; ``processData``, ``onMessageEnd``,
+``sendData`` and ``_closeConnection``) and reads and sets its parser state (``data``,
+``current_frame``, ``inside_message``, ``send_queue``, ``message_data``, ``failedByMe``,
+``logOctets``, ``_perMessageCompress``): none of it is public API.
 
 Hence :func:`usable`, run once per process before the first protocol class is built:
 the fast path is taken only if it is switched on (:data:`entryhw.fastpath.ENABLED`),
@@ -33,8 +34,8 @@ from entryhw.engineio.websocket import GuardedWebSocket
 log = Logger()
 
 #: Autobahn methods overridden or called; their absence turns the fast path off.
-METHODS = ("_dataReceived", "processData", "onMessageEnd", "sendData", "_closeConnection",
-           "sendMessage", "sendClose")
+METHODS = ("_dataReceived", "consumeData", "processData", "onMessageEnd", "sendData",
+           "_closeConnection", "sendMessage", "sendClose")
 
 
 class FastFrames(GuardedWebSocket):
@@ -52,6 +53,7 @@ class FastFrames(GuardedWebSocket):
     maxMessagePayloadSize: int
     maxFramePayloadSize: int
     failedByMe: bool
+    logOctets: bool
     message_data: Any
     message_is_binary: bool
 
@@ -59,9 +61,32 @@ class FastFrames(GuardedWebSocket):
         return (self.state == WebSocketProtocol.STATE_OPEN and self._perMessageCompress is None
                 and self.current_frame is None and not self.inside_message)
 
+    _fast_limit: int | None = None
+
+    def _limit(self) -> int:
+        limit = self._fast_limit
+        if limit is None:  # the protocol's options are set before it reads anything
+            limits = [x for x in (self.maxMessagePayloadSize, self.maxFramePayloadSize) if x]
+            limit = self._fast_limit = min(limits, default=FAST_MAX)
+        return limit
+
     def dataReceived(self, data: bytes) -> None:
-        # Autobahn's dataReceived formats debug-log arguments on every read.
+        # Autobahn's dataReceived formats debug-log arguments on every read; a read that
+        # starts on a frame boundary (nothing held from the last one) is split here
+        # without Autobahn's buffer (_dataReceived, consumeData), whatever is left over
+        # goes to it.
         try:
+            if not self.data and self._fast_ok() and not self.logOctets:
+                frames, used, waiting = split_frames(data, self._limit(),
+                                                     masked=self.factory.isServer)
+                self.data = data[used:] if used < len(data) else b""
+                for payload, binary in frames:
+                    self.onMessage(payload, binary)  # type: ignore[attr-defined]
+                    if self.state != WebSocketProtocol.STATE_OPEN:
+                        return
+                if self.data and not waiting:
+                    self.consumeData()  # type: ignore[attr-defined]
+                return
             self._dataReceived(data)  # type: ignore[attr-defined]
         except Exception:
             self.faults.bug("a WebSocket read")
@@ -70,8 +95,7 @@ class FastFrames(GuardedWebSocket):
 
     def processData(self) -> bool:
         if self._fast_ok():
-            limits = [x for x in (self.maxMessagePayloadSize, self.maxFramePayloadSize) if x]
-            frames, used, waiting = split_frames(self.data, min(limits, default=FAST_MAX),
+            frames, used, waiting = split_frames(self.data, self._limit(),
                                                  masked=self.factory.isServer)
             if used:
                 self.data = self.data[used:]
