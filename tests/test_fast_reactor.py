@@ -96,3 +96,64 @@ class FastReactorTests(SynchronousTestCase):
         self.patch(fast_reactor, "skipped", None)
         self.assertFalse(fast_reactor.install())
         self.assertEqual(fast_reactor.skipped, "a reactor was installed before")
+
+
+class EndOfPollTests(SynchronousTestCase):
+    """at_end_of_poll: after this poll's events; a due call never lets the poll wait."""
+
+    def setUp(self) -> None:
+        self.reactor = _ours()
+        self.addCleanup(self.reactor._poller.close)  # type: ignore[attr-defined]
+
+    def test_runs_after_the_events_of_the_same_poll(self) -> None:
+        a, b = socket.socketpair()
+        self.addCleanup(a.close)
+        self.addCleanup(b.close)
+        order: list[str] = []
+        reader = _Reader(a)
+        reader.doRead = lambda: (order.append("read"), a.recv(8))  # type: ignore[method-assign]
+        self.reactor.addReader(reader)  # type: ignore[attr-defined]
+        self.reactor.at_end_of_poll(lambda: order.append("end"))  # type: ignore[attr-defined]
+        b.send(b"x")
+        self.reactor.doPoll(0.5)  # type: ignore[attr-defined]
+        self.assertEqual(order, ["read", "end"])
+        self.reactor.doPoll(0)  # type: ignore[attr-defined]
+        self.assertEqual(order, ["read", "end"])  # once
+
+    def test_a_due_call_does_not_wait_for_the_poll_timeout(self) -> None:
+        import time
+
+        ran: list[int] = []
+        self.reactor.at_end_of_poll(lambda: ran.append(1))  # type: ignore[attr-defined]
+        t = time.monotonic()
+        self.reactor.doPoll(5)  # type: ignore[attr-defined]
+        self.assertLess(time.monotonic() - t, 4)  # not the 5 s asked for: 0
+        self.assertEqual(ran, [1])
+
+    def test_a_failing_call_is_logged_and_the_rest_still_run(self) -> None:
+        ran: list[int] = []
+        self.reactor.at_end_of_poll(lambda: 1 / 0)  # type: ignore[attr-defined]
+        self.reactor.at_end_of_poll(lambda: ran.append(1))  # type: ignore[attr-defined]
+        self.reactor.doPoll(0)  # type: ignore[attr-defined]
+        self.assertEqual(ran, [1])
+        self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)
+
+    def test_a_turns_writes_go_out_at_the_end_of_the_poll(self) -> None:
+        from entryhw import writes
+
+        class Proto(writes.BatchedWrites):
+            def __init__(self, transport: object, clock: object) -> None:
+                self.transport, self.clock = transport, clock
+
+        sent: list[bytes] = []
+
+        class Transport:
+            def write(self, data: bytes) -> None:
+                sent.append(data)
+
+        p = Proto(Transport(), self.reactor)
+        p.write_batched(b"a")
+        p.write_batched(b"b")
+        self.assertEqual((sent, self.reactor.getDelayedCalls()), ([], []))  # type: ignore[attr-defined]
+        self.reactor.doPoll(0)  # type: ignore[attr-defined]
+        self.assertEqual(sent, [b"ab"])

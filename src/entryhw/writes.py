@@ -10,10 +10,11 @@ A protocol mixing in :class:`BatchedWrites` says so at each call site:
 :meth:`~BatchedWrites.write_batched` collects the bytes, and the first one of a
 turn puts the protocol on its clock's :class:`Turn`, which flushes every protocol
 waiting on it with one ``callLater(0)`` that the reactor runs right after the reads
-of this round: one send per turn per destination, so a lone message leaves at once
-and a flood goes out in large writes, and a message for 20 browsers costs one timer,
-not 20. Each protocol's flush is its own: one that fails costs that protocol's
-bytes, logged once, and nobody else's.
+of this round (on entryhw-server's reactor, right after the poll's events:
+:mod:`entryhw.fastpath.reactor`): one send per turn per destination, so a lone
+message leaves at once and a flood goes out in large writes, and a message for 20
+browsers costs one timer, not 20. Each protocol's flush is its own: one that fails
+costs that protocol's bytes, logged once, and nobody else's.
 
 A protocol that also writes or closes its transport by other paths must call
 :meth:`BatchedWrites.flush_writes` first, to keep the order of its bytes.
@@ -103,7 +104,12 @@ class Turn:
     def add(self, proto: BatchedWrites) -> None:
         self.waiting.append(proto)
         if self.call is None:
-            self.call = self.clock.callLater(0, self.run)
+            at_end = getattr(self.clock, "at_end_of_poll", None)  # entryhw.fastpath.reactor
+            if at_end is not None:
+                self.call = True
+                at_end(self.run)
+            else:
+                self.call = self.clock.callLater(0, self.run)
 
     def run(self) -> None:
         self.call = None
