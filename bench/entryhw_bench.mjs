@@ -495,8 +495,10 @@ function summarize() {
   put('rss_loaded_kb', p.rss_loaded?.rss_kb);
   put('steady_b2p_p50_ms', p.steady?.b2p?.p50_ms);
   put('steady_b2p_p99_ms', p.steady?.b2p?.p99_ms);
+  put('steady_b2p_max_ms', p.steady?.b2p?.max_ms);
   put('steady_p2b_p50_ms', p.steady?.p2b?.p50_ms);
   put('steady_p2b_p99_ms', p.steady?.p2b?.p99_ms);
+  put('steady_p2b_max_ms', p.steady?.p2b?.max_ms);
   put('steady_lost_b2p', p.steady?.b2p?.lost);
   put('steady_lost_p2b', p.steady?.p2b?.lost);
   put('steady_achieved_hz', p.steady?.achieved_hz);

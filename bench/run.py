@@ -56,8 +56,10 @@ FIGURES = [
     ("rss_loaded_kb", "RSS after floods", "kB", False),
     ("steady_b2p_p50_ms", "steady b2p p50", "ms", False),
     ("steady_b2p_p99_ms", "steady b2p p99", "ms", False),
+    ("steady_b2p_max_ms", "steady b2p max", "ms", False),
     ("steady_p2b_p50_ms", "steady p2b p50", "ms", False),
     ("steady_p2b_p99_ms", "steady p2b p99", "ms", False),
+    ("steady_p2b_max_ms", "steady p2b max", "ms", False),
     ("steady_lost_b2p", "steady lost b2p", "msgs", False),
     ("steady_lost_p2b", "steady lost p2b", "msgs", False),
     ("steady_server_cpu_frac", "steady server CPU", "cores", False),
@@ -281,9 +283,12 @@ def print_table(targets: dict) -> None:
         a, b = (targets[n]["aggregate"]["median"] for n in names)
         print(f"\nratio {names[0]}/{names[1]} of the medians: "
               + ", ".join(f"{k} {a[k] / b[k]:.2f}" for k in
-                          ("paced_rtt_p50_ms", "flood_b2p_msgs_s", "flood_p2b_msgs_s",
-                           "steady_b2p_p50_ms", "steady_p2b_p50_ms", "steady_server_cpu_frac",
-                           "rss_idle_kb")
+                          ("startup_first_browser_ms", "rss_idle_kb", "rss_loaded_kb",
+                           "steady_rss_end_kb", "paced_rtt_p50_ms", "paced_rtt_p99_ms",
+                           "flood_b2p_msgs_s", "flood_p2b_msgs_s", "steady_server_cpu_frac",
+                           "steady_b2p_p50_ms", "steady_b2p_p99_ms", "steady_b2p_max_ms",
+                           "steady_p2b_p50_ms", "steady_p2b_p99_ms", "steady_p2b_max_ms",
+                           "cloud_rtt_p99_ms")
                           if a.get(k) and b.get(k)))
 
 
