@@ -87,16 +87,6 @@ class FastReactorTests(SynchronousTestCase):
         self.assertNotIn(bad, self.reactor.getReaders())  # type: ignore[attr-defined]
         self.assertIn(good, self.reactor.getReaders())  # type: ignore[attr-defined]
 
-    def test_install_leaves_an_installed_reactor_alone(self) -> None:
-        from twisted.internet import reactor  # noqa: F401  (trial's, installed already)
-
-        if not fastpath.ENABLED:
-            self.assertFalse(fast_reactor.install())
-            return
-        self.patch(fast_reactor, "skipped", None)
-        self.assertFalse(fast_reactor.install())
-        self.assertEqual(fast_reactor.skipped, "a reactor was installed before")
-
 
 class EndOfPollTests(SynchronousTestCase):
     """at_end_of_poll: after this poll's events; a due call never lets the poll wait."""
@@ -157,3 +147,40 @@ class EndOfPollTests(SynchronousTestCase):
         self.assertEqual((sent, self.reactor.getDelayedCalls()), ([], []))  # type: ignore[attr-defined]
         self.reactor.doPoll(0)  # type: ignore[attr-defined]
         self.assertEqual(sent, [b"ab"])
+
+
+class InstallTests(SynchronousTestCase):
+    """install() in a fresh process: over nothing, over the untouched default reactor a
+    frozen build's runtime hook installs, and never over one already in use."""
+
+    def run_probe(self, before: str) -> str:
+        import os
+        import subprocess
+
+        if not fastpath.ENABLED or not sys.platform.startswith("linux"):
+            raise SkipTest("the fast reactor is Linux's and needs the fast paths on")
+        probe = (f"{before}\n"
+                 "from entryhw.fastpath import reactor as fr\n"
+                 "ok = fr.install()\n"
+                 "from twisted.internet import reactor\n"
+                 "import twisted.internet\n"
+                 "assert twisted.internet.reactor is reactor\n"
+                 "print(ok, type(reactor).__module__, fr.skipped)\n")
+        out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                             timeout=60, env={**os.environ, "ENTRYHW_FASTPATH": "1"})
+        self.assertEqual(out.returncode, 0, out.stderr)
+        return out.stdout.strip()
+
+    def test_installed_in_a_fresh_process(self) -> None:
+        self.assertEqual(self.run_probe(""), "True entryhw.fastpath.reactor None")
+
+    def test_takes_the_place_of_the_untouched_default_reactor(self) -> None:
+        # What PyInstaller's pyi_rth_twisted does before the program starts.
+        out = self.run_probe("from twisted.internet import default; default.install()")
+        self.assertEqual(out, "True entryhw.fastpath.reactor None")
+
+    def test_leaves_a_reactor_in_use_alone(self) -> None:
+        out = self.run_probe("from twisted.internet import default; default.install()\n"
+                             "from twisted.internet import reactor as r\n"
+                             "r.callLater(5, print)")
+        self.assertEqual(out, "False twisted.internet.epollreactor a reactor was installed before")

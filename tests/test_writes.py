@@ -230,6 +230,24 @@ class DirectSendTests(TestCase):
 
         return done.addCallback(check)
 
+    def test_nothing_reaches_the_peer_after_an_abort(self) -> Deferred[None]:
+        # abortConnection leaves `connected` set until the reactor's next turn: Twisted
+        # drops what is written meanwhile, and so must the direct path.
+        from entryhw.fastpath import writes as fast
+
+        self.transport.abortConnection()
+        fast.send(self.transport, b"after-abort")
+
+        def check(_: object) -> None:
+            self.theirs.setblocking(False)
+            try:
+                got = self.theirs.recv(100)
+            except BlockingIOError:
+                got = b"(nothing yet)"
+            self.assertNotIn(b"after-abort", got)
+
+        return self.proto.lost.addCallback(check)
+
     def test_a_dead_peer_is_left_to_twisteds_own_close(self) -> Deferred[None]:
         from entryhw.fastpath import writes as fast
 

@@ -69,7 +69,10 @@ def _reactor_class() -> Any:
             for fd, event in events:
                 selectable = selectables.get(fd)
                 if selectable is not None:
-                    serve(selectable, fd, event)
+                    try:  # (what callWithLogger did: a descriptor's error is logged, no more)
+                        serve(selectable, fd, event)
+                    except BaseException:
+                        log.failure("serving descriptor {fd}", fd=fd)
             if due:
                 self._end_of_poll = []
                 for f in due:
@@ -89,7 +92,10 @@ def self_test(reactor: Any) -> str | None:
     for name in ("_poller", "_selectables", "_doReadOrWrite", "addReader", "removeReader"):
         if not hasattr(reactor, name):
             return f"the epoll reactor has no {name}"
-    ours, theirs = socket.socketpair()
+    try:
+        ours, theirs = socket.socketpair()
+    except OSError as exc:
+        return f"no socket pair for the self-test ({exc})"
     got: list[bytes] = []
 
     class _Reader:
@@ -124,15 +130,19 @@ def self_test(reactor: Any) -> str | None:
 
 def install() -> bool:
     """Install :class:`EPollReactor` as the global reactor (before anything imports
-    ``twisted.internet.reactor``); False, and Twisted's default, when the fast paths
-    are off, the platform has no epoll, a reactor is installed already, or the
-    self-test fails."""
+    ``twisted.internet.reactor``, or in place of Twisted's own epoll reactor that a
+    frozen build's runtime hook installed and nothing has used); False, and Twisted's
+    default, when the fast paths are off, the platform has no epoll, another reactor
+    is installed already, or the self-test fails."""
     global skipped
     if not fastpath.ENABLED or not sys.platform.startswith("linux"):
         return False
-    if "twisted.internet.reactor" in sys.modules:
-        skipped = "a reactor was installed before"
-        return False
+    existing = sys.modules.get("twisted.internet.reactor")
+    if existing is not None:
+        if not _untouched(existing):
+            skipped = "a reactor was installed before"
+            return False
+        _discard(existing)
     why = fastpath.untested("twisted")
     reactor = None
     if why is None:
@@ -144,8 +154,51 @@ def install() -> bool:
         why = self_test(reactor)
     if why is not None:
         skipped = why
+        if reactor is not None:
+            _close(reactor)
+        if existing is not None and "twisted.internet.reactor" not in sys.modules:
+            from twisted.internet import default
+
+            default.install()  # the one discarded above, as it was
         return False
     from twisted.internet.main import installReactor
 
     installReactor(reactor)
     return True
+
+
+def _untouched(reactor: Any) -> bool:
+    """Is ``reactor`` Twisted's own epoll reactor, installed but never used?
+
+    PyInstaller's runtime hook for Twisted installs the default reactor before the
+    program's first line runs (docs/dist.md); nothing has been scheduled on it yet, so
+    it can give way to ours.
+    """
+    from twisted.internet import epollreactor
+
+    try:
+        return (type(reactor) is epollreactor.EPollReactor and not reactor.running
+                and not getattr(reactor, "_startedBefore", True)
+                and not reactor.getDelayedCalls() and not reactor.getWriters()
+                and all(r is reactor.waker for r in reactor.getReaders()))
+    except Exception:
+        return False
+
+
+def _discard(reactor: Any) -> None:
+    import twisted.internet
+
+    del sys.modules["twisted.internet.reactor"]
+    if getattr(twisted.internet, "reactor", None) is reactor:
+        del twisted.internet.reactor
+    _close(reactor)
+
+
+def _close(reactor: Any) -> None:
+    """Close the descriptors of a reactor that will never run (its epoll, its waker)."""
+    try:
+        reactor.removeAll()
+        reactor.waker.connectionLost(None)
+        reactor._poller.close()
+    except Exception:  # best effort: a few descriptors at worst
+        pass

@@ -33,7 +33,7 @@ log = Logger()
 
 #: What :func:`send` reads on a transport besides ``write``; checked per class.
 _DIRECT_PARTS = ("socket", "TLS", "dataBuffer", "_tempDataLen", "_writeDisconnected",
-                 "connected", "disconnecting")
+                 "_aborting", "connected", "disconnecting")
 
 
 def _descriptor(transport: Any) -> Any:
@@ -78,7 +78,7 @@ def send(transport: Any, data: bytes) -> None:
     """``transport.write(data)``, sent now as far as the socket takes it.
 
     Straight to the socket when ``transport`` is a plain (not TLS) TCP or UNIX
-    transport with nothing buffered and not closing; the rest, or all of it when
+    transport with nothing buffered and not closing or aborted; the rest, or all of it when
     that does not hold, is written to the transport, and pushed (:func:`push`) when
     the transport is not plain. A socket error is left for the reactor: the bytes
     are written to the transport, whose next ``doWrite`` meets the error and closes
@@ -86,6 +86,7 @@ def send(transport: Any, data: bytes) -> None:
     """
     if (fastpath.ENABLED and _direct(transport) and not transport.TLS
             and transport.connected and not transport.disconnecting
+            and not transport._aborting  # (abortConnection leaves connected set)
             and not transport._writeDisconnected and not transport.dataBuffer
             and not transport._tempDataLen and not getattr(transport, "_sendmsgQueue", None)):
         try:
