@@ -209,29 +209,9 @@ class FastPathCheckTests(SynchronousTestCase):
 def _open_server_protocol() -> tuple[object, list[tuple[bytes, bool]], object]:
     """A real Autobahn server protocol with the fast path, after its handshake."""
     from entryhw.fastpath import frames
-    from entryhw.fastpath.imports import autobahn_websocket
-    from entryhw.faults import Faults
 
-    ws = autobahn_websocket()
     got: list[tuple[bytes, bool]] = []
-
-    class Probe(frames.FastFrames, ws.WebSocketServerProtocol):
-        clock = frames._NoClock()
-
-        def onMessage(self, payload: bytes, isBinary: bool) -> None:
-            got.append((payload, isBinary))
-
-    factory = ws.WebSocketServerFactory("ws://127.0.0.1:1")
-    factory.protocol = Probe
-    factory.faults = Faults()
-    factory.setProtocolOptions(utf8validateIncoming=False, openHandshakeTimeout=0,
-                               closeHandshakeTimeout=0, autoPingInterval=0)
-    proto = factory.buildProtocol(None)
-    transport = frames._Transport()
-    proto.makeConnection(transport)
-    proto.dataReceived(b"GET / HTTP/1.1\r\nHost: 127.0.0.1:1\r\nUpgrade: websocket\r\n"
-                       b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                       b"Sec-WebSocket-Version: 13\r\n\r\n")
+    proto, transport = frames.open_probe(got)
     transport.clear()
     return proto, got, transport
 

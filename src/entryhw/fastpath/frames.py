@@ -177,14 +177,13 @@ def _why_not() -> str | None:
         return f"the self-test failed ({type(e).__name__}: {e})"
 
 
-def self_test() -> str | None:
-    """Drive a real Autobahn server protocol with FastFrames through a handshake, a
-    simple frame, a fragmented message and a close; None if all went as expected."""
+def open_probe(got: list[tuple[bytes, bool]]) -> tuple[Any, _Transport]:
+    """A real Autobahn server protocol with FastFrames after its opening handshake, on an
+    in-memory transport; ``onMessage`` appends to ``got``. For :func:`self_test` (and tests)."""
     from entryhw.fastpath.imports import autobahn_websocket
     from entryhw.faults import Faults
 
     ws = autobahn_websocket()
-    got: list[tuple[bytes, bool]] = []
 
     class Probe(FastFrames, ws.WebSocketServerProtocol):
         clock = _NoClock()
@@ -203,6 +202,14 @@ def self_test() -> str | None:
     proto.dataReceived(b"GET / HTTP/1.1\r\nHost: 127.0.0.1:1\r\nUpgrade: websocket\r\n"
                        b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                        b"Sec-WebSocket-Version: 13\r\n\r\n")
+    return proto, transport
+
+
+def self_test() -> str | None:
+    """Drive a real Autobahn server protocol with FastFrames through a handshake, a
+    simple frame, a fragmented message and a close; None if all went as expected."""
+    got: list[tuple[bytes, bool]] = []
+    proto, transport = open_probe(got)
     if proto.state != WebSocketProtocol.STATE_OPEN or not _fast(proto):
         return "the handshake did not leave the parser state expected"
     key = b"\x01\x02\x03\x04"
