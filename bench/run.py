@@ -292,6 +292,28 @@ def print_table(targets: dict) -> None:
                           if a.get(k) and b.get(k)))
 
 
+def save_figure(fig, meta: dict, targets: dict, what: str, note: str, top: float,
+                png: Path) -> None:
+    """Title ``fig`` with the machine, the targets and their runs, then write the PNG."""
+    import matplotlib.pyplot as plt
+
+    vers = "; ".join(
+        f"{n}: {t['server_version'] or t['command']}"
+        + (f" on {t['runtime']}" if t.get("runtime") else "")
+        for n, t in targets.items())
+    runs = ", ".join(f"{len(t['runs'])} run{'s' if len(t['runs']) != 1 else ''} of {n}"
+                     for n, t in targets.items())
+    fig.suptitle(
+        f"{what}, {meta['date'][:16].replace('T', ' ')} UTC: {meta['cpu_model']} "
+        f"x{meta['cpus']}, Node {meta['node']}, socket.io-client {meta['socket_io_client']}\n"
+        f"{vers}\nmedians of {runs}" + (" (alternating)" if len(targets) > 1 else "")
+        + "; thin lines: single runs" + note,
+        fontsize=10.5)
+    fig.tight_layout(rect=(0, 0, 1, top))
+    fig.savefig(png, dpi=100)
+    plt.close(fig)
+
+
 def plot(result: dict, png: Path) -> None:
     import matplotlib
 
@@ -404,22 +426,7 @@ def plot(result: dict, png: Path) -> None:
         if r == 0:
             cell.set_text_props(weight="bold")
 
-    meta = result["meta"]
-    vers = "; ".join(
-        f"{n}: {t['server_version'] or t['command']}"
-        + (f" on {t['runtime']}" if t.get("runtime") else "")
-        for n, t in targets.items())
-    runs = ", ".join(f"{len(t['runs'])} run{'s' if len(t['runs']) != 1 else ''} of {n}"
-                     for n, t in targets.items())
-    fig.suptitle(
-        f"entryhw bench, {meta['date'][:16].replace('T', ' ')} UTC: {meta['cpu_model']} "
-        f"x{meta['cpus']}, Node {meta['node']}, socket.io-client {meta['socket_io_client']}\n"
-        f"{vers}\nmedians of {runs}" + (" (alternating)" if len(targets) > 1 else "")
-        + "; thin lines: single runs",
-        fontsize=10.5)
-    fig.tight_layout(rect=(0, 0, 1, 0.96))
-    fig.savefig(png, dpi=100)
-    plt.close(fig)
+    save_figure(fig, result["meta"], targets, "entryhw bench", "", 0.96, png)
 
 
 def first_meta_opt(targets: dict, key: str):
@@ -884,22 +891,8 @@ def plot_curves(result: dict, png: Path) -> None:
     ax.text(0, 1, "\n".join(wrapped), va="top", ha="left", family="monospace", fontsize=8,
             transform=ax.transAxes)
 
-    meta = result["meta"]
-    vers = "; ".join(
-        f"{n}: {t['server_version'] or t['command']}"
-        + (f" on {t['runtime']}" if t.get("runtime") else "")
-        for n, t in targets.items())
-    runs = ", ".join(f"{len(t['runs'])} run{'s' if len(t['runs']) != 1 else ''} of {n}"
-                     for n, t in targets.items())
-    fig.suptitle(
-        f"entryhw cost curves, {meta['date'][:16].replace('T', ' ')} UTC: {meta['cpu_model']} "
-        f"x{meta['cpus']}, Node {meta['node']}, socket.io-client {meta['socket_io_client']}\n"
-        f"{vers}\nmedians of {runs}" + (" (alternating)" if len(targets) > 1 else "")
-        + "; thin lines: single runs; every point on fresh server processes",
-        fontsize=10.5)
-    fig.tight_layout(rect=(0, 0, 1, 0.95))
-    fig.savefig(png, dpi=100)
-    plt.close(fig)
+    save_figure(fig, result["meta"], targets, "entryhw cost curves",
+                "; every point on fresh server processes", 0.95, png)
 
 
 # ---------------------------------------------------------------- main
