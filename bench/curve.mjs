@@ -25,8 +25,8 @@ import os from 'node:os';
 import path from 'node:path';
 import {
   now, round, sleep, log, configureLog, num, commonDefaults, commonOption, checkCommon,
-  COMMON_USAGE, installExitHandlers, killAll, killAndExit, openSockets, describe, procStatus,
-  freePort, portIsFree, Server, connectWithRetry, parseEntry, Load, metadata,
+  COMMON_USAGE, installExitHandlers, parseOrExit, finishRun, describe, procStatus,
+  freePort, portIsFree, Server, connectWithRetry, parseEntry, Load, broadcastLoad, metadata,
 } from './lib.mjs';
 
 const FORMAT = 1; // bump when the result layout changes
@@ -95,13 +95,7 @@ function parseArgs(argv) {
   return o;
 }
 
-let opts;
-try {
-  opts = parseArgs(process.argv.slice(2));
-} catch (err) {
-  console.error(`curve: ${err.message}\n${USAGE}`);
-  process.exit(2);
-}
+const opts = parseOrExit('curve', parseArgs, USAGE);
 
 configureLog('[curve]', opts.quiet);
 installExitHandlers('[curve]');
@@ -237,42 +231,12 @@ async function hostPoint(p, n) {
   const rssStart = procStatus(s.pid).rss_kb;
 
   const load = p.newLoad(opts.hz);
-  const b2p = [];
-  const p2b = [];
-  let sentB = 0;
-  let sentP = 0;
-  let gotB = 0;
-  let gotP = 0;
-  s.onData = (v) => {
-    const d = parseEntry(v);
-    if (d && d.k === 'cv' && load.has(d.t)) { b2p.push(now() - d.t); gotB++; }
-  };
-  for (const b of browsers) {
-    b.onMessage = (msg) => {
-      const d = msg && msg.data;
-      if (d && d.k === 'cv' && load.has(d.t)) { p2b.push(now() - d.t); gotP++; }
-    };
-  }
-  const m = await load.run({
-    fires: [
-      () => {
-        const t = now();
-        if (load.has(t)) sentP++;
-        s.send({ key: 'send', value: { k: 'cv', seq: sentP, t } });
-      },
-      ...browsers.map((b, i) => () => {
-        const t = now();
-        if (load.has(t)) sentB++;
-        b.emit({ k: 'cv', b: i, t });
-      }),
-    ],
-    warmupS: opts.warmupS,
-    measureS: opts.measureS,
-    pids: [s.pid],
-    pending: () => gotB < sentB || gotP < sentP * n,
+  const r = await broadcastLoad({
+    server: s, browsers, load, tag: 'cv', warmupS: opts.warmupS, measureS: opts.measureS,
   });
+  const m = r.m;
   const st = procStatus(s.pid);
-  const msgs = gotB + gotP;
+  const msgs = r.gotB + r.gotP;
   return {
     browsers: n,
     hz: opts.hz,
@@ -280,14 +244,14 @@ async function hostPoint(p, n) {
     ready_ms: round(ready.t - s.t0),
     connect_all_ms: round(connectAllMs),
     measured_s: round(m.wall, 3),
-    achieved_hz: round(sentB / n / m.wall, 2),
+    achieved_hz: round(r.sentB / n / m.wall, 2),
     ticks_skipped: m.skipped,
     msgs,
     msgs_per_s: round(msgs / m.wall, 1),
     server_cpu_cores: round(m.serverCpu, 4),
     cpu_us_per_msg: m.serverCpu == null || !msgs ? null : round(m.serverCpu * m.wall / msgs * 1e6, 2),
-    b2p: { ...describe(b2p), sent: sentB, lost: sentB - gotB },
-    p2b: { ...describe(p2b), sent: sentP * n, lost: sentP * n - gotP },
+    b2p: r.b2p,
+    p2b: r.p2b,
     drain_ms: m.drainWaits * 100,
     rss_start_kb: rssStart,
     rss_end_kb: st.rss_kb,
@@ -510,22 +474,8 @@ function table() {
   return lines.join('\n');
 }
 
-let finishing = false;
 function finish(code, fatal) {
-  if (finishing) return;
-  finishing = true;
-  if (fatal) result.errors.push(fatal);
-  killAll();
-  for (const b of [...openSockets]) { try { b.close(); } catch { /* closed */ } }
-  result.exit_code = code;
-  if (opts.jsonOut) {
-    fs.mkdirSync(path.dirname(path.resolve(opts.jsonOut)), { recursive: true });
-    fs.writeFileSync(opts.jsonOut, JSON.stringify(result, null, 1) + '\n');
-  }
-  console.log(table());
-  if (fatal) console.error(`[curve] ${fatal}`);
-  // Sockets of socket.io-client may keep the loop alive; the result is written, so leave.
-  killAndExit(code);
+  finishRun({ result, code, fatal, jsonOut: opts.jsonOut, tag: '[curve]', table });
 }
 
 main().catch((err) => finish(1, `harness error: ${err && err.stack ? err.stack : err}`));

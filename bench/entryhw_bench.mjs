@@ -31,8 +31,9 @@ import os from 'node:os';
 import path from 'node:path';
 import {
   now, round, sleep, tick, log, configureLog, num, commonDefaults, commonOption, checkCommon,
-  COMMON_USAGE, installExitHandlers, killAll, killAndExit, openSockets, describe, procStatus,
-  freePort, portIsFree, Server, connectBrowser, connectWithRetry, parseEntry, Load, metadata,
+  COMMON_USAGE, installExitHandlers, parseOrExit, finishRun, openSockets, describe, procStatus,
+  freePort, portIsFree, Server, connectBrowser, connectWithRetry, parseEntry, Load,
+  broadcastLoad, metadata,
 } from './lib.mjs';
 
 const FORMAT = 1; // bump when the result layout changes
@@ -102,13 +103,7 @@ function parseArgs(argv) {
   return o;
 }
 
-let opts;
-try {
-  opts = parseArgs(process.argv.slice(2));
-} catch (err) {
-  console.error(`entryhw_bench: ${err.message}\n${USAGE}`);
-  process.exit(2);
-}
+const opts = parseOrExit('entryhw_bench', parseArgs, USAGE);
 
 configureLog('[bench]', opts.quiet);
 installExitHandlers('[bench]');
@@ -340,46 +335,15 @@ async function main() {
       await sleep(200);
       const rssStart = procStatus(s1.pid).rss_kb;
 
-      const inWindow = (t) => load.has(t);
-      const b2p = [];
-      const p2b = [];
-      let sentB = 0;
-      let sentP = 0;
-      let gotB = 0;
-      let gotP = 0;
-      s1.onData = (v) => {
-        const d = parseEntry(v);
-        if (d && d.k === 'st' && inWindow(d.t)) { b2p.push(now() - d.t); gotB++; }
-      };
-      for (const b of browsers) {
-        b.onMessage = (p) => {
-          const d = p && p.data;
-          if (d && d.k === 'st' && inWindow(d.t)) { p2b.push(now() - d.t); gotP++; }
-        };
-      }
       // One timer chain per emitter (the parent, then each browser): lib.mjs Load.
-      const expectP = () => sentP * browsers.length;
-      const m = await load.run({
-        fires: [
-          () => {
-            const t = now();
-            if (inWindow(t)) sentP++;
-            s1.send({ key: 'send', value: { k: 'st', seq: sentP, t } });
-          },
-          ...browsers.map((b, i) => () => {
-            const t = now();
-            if (inWindow(t)) sentB++;
-            b.emit({ k: 'st', b: i, t });
-          }),
-        ],
-        warmupS: opts.steadyWarmupS,
+      const r = await broadcastLoad({
+        server: s1, browsers, load, tag: 'st', warmupS: opts.steadyWarmupS,
         measureS: opts.steadyS,
-        pids: [s1.pid],
-        pending: () => gotB < sentB || gotP < expectP(),
       });
+      const m = r.m;
       const wall = m.wall;
       const rssEnd = procStatus(s1.pid).rss_kb;
-      const ticks = sentB / browsers.length;
+      const ticks = r.sentB / browsers.length;
       return {
         browsers: browsers.length,
         hz: opts.steadyHz,
@@ -387,8 +351,8 @@ async function main() {
         connect_all_ms: round(connectAllMs),
         achieved_hz: round(ticks / wall, 2),
         ticks_skipped: m.skipped,
-        b2p: { ...describe(b2p), sent: sentB, lost: sentB - gotB },
-        p2b: { ...describe(p2b), sent: expectP(), lost: expectP() - gotP },
+        b2p: r.b2p,
+        p2b: r.p2b,
         server_cpu_frac: round(m.serverCpu, 3),
         harness_cpu_frac: round(m.harnessCpu, 3),
         // Everything else the machine ran meanwhile (other processes: noise), in cores.
@@ -534,23 +498,12 @@ function table(summary) {
   return lines.join('\n');
 }
 
-let finishing = false;
 function finish(code, fatal) {
-  if (finishing) return;
-  finishing = true;
-  if (fatal) result.errors.push(fatal);
-  killAll();
-  for (const b of [...openSockets]) { try { b.close(); } catch { /* closed */ } }
-  result.exit_code = code;
-  result.summary = summarize();
-  if (opts.jsonOut) {
-    fs.mkdirSync(path.dirname(path.resolve(opts.jsonOut)), { recursive: true });
-    fs.writeFileSync(opts.jsonOut, JSON.stringify(result, null, 1) + '\n');
-  }
-  console.log(table(result.summary));
-  if (fatal) console.error(`[bench] ${fatal}`);
-  // Sockets of socket.io-client may keep the loop alive; the result is written, so leave.
-  killAndExit(code);
+  finishRun({
+    result, code, fatal, jsonOut: opts.jsonOut, tag: '[bench]',
+    complete: () => { result.summary = summarize(); },
+    table: () => table(result.summary),
+  });
 }
 
 main().catch((err) => finish(1, `harness error: ${err && err.stack ? err.stack : err}`));

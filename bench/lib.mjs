@@ -9,6 +9,8 @@
 //   Server      one server process, spawned the way Entry Hardware does (IPC channel, detached)
 //   browsers    connectBrowser, connectWithRetry, entryMessage, parseEntry (socket.io-client 2.5.0)
 //   Load        fixed-rate emitters on their own timer chains, and one measured window of them
+//   broadcastLoad  one server, N browsers, the parent and every browser at the load's rate
+//   runs        parseOrExit, finishRun (write the result, print the table, exit)
 //   metadata    what ran where (command, resolved program, server --version, interpreter)
 
 import { spawn, execFileSync } from 'node:child_process';
@@ -153,6 +155,37 @@ export function installExitHandlers(tag) {
     console.error(`${tag} unhandled rejection:`, err && err.stack ? err.stack : err);
     killAndExit(1);
   });
+}
+
+// The options of `process.argv`, or the error and `usage` on stderr and exit status 2.
+export function parseOrExit(name, parse, usage) {
+  try {
+    return parse(process.argv.slice(2));
+  } catch (err) {
+    console.error(`${name}: ${err.message}\n${usage}`);
+    process.exit(2);
+  }
+}
+
+// The end of a run, once: kill what is left, `complete()` the result, write it as JSON to
+// `jsonOut`, print `table()`, then exit with `code`.
+let finishing = false;
+export function finishRun({ result, code, fatal, jsonOut, tag, complete = () => {}, table }) {
+  if (finishing) return;
+  finishing = true;
+  if (fatal) result.errors.push(fatal);
+  killAll();
+  for (const b of [...openSockets]) { try { b.close(); } catch { /* closed */ } }
+  result.exit_code = code;
+  complete();
+  if (jsonOut) {
+    fs.mkdirSync(path.dirname(path.resolve(jsonOut)), { recursive: true });
+    fs.writeFileSync(jsonOut, JSON.stringify(result, null, 1) + '\n');
+  }
+  console.log(table());
+  if (fatal) console.error(`${tag} ${fatal}`);
+  // Sockets of socket.io-client may keep the loop alive; the result is written, so leave.
+  killAndExit(code);
 }
 
 // ---------------------------------------------------------------- statistics
@@ -523,6 +556,56 @@ export class Load {
     for (; drainWaits < drainTries && pending(); drainWaits++) await sleep(100);
     return { wall, perPid, serverCpu, harnessCpu, othersCpu, skipped: this.skipped, drainWaits };
   }
+}
+
+// One server and its browsers under `load`: the parent sends `{k: tag, seq, t}` at the load's
+// rate, which the server delivers to every browser, and every browser emits `{k: tag, b, t}`
+// at it. One-way latency of what was sent in the measured window, both ways, lost counts, and
+// Load.run's figures (`m`).
+export async function broadcastLoad({ server, browsers, load, tag, warmupS, measureS }) {
+  const n = browsers.length;
+  const b2p = [];
+  const p2b = [];
+  let sentB = 0;
+  let sentP = 0;
+  let gotB = 0;
+  let gotP = 0;
+  server.onData = (v) => {
+    const d = parseEntry(v);
+    if (d && d.k === tag && load.has(d.t)) { b2p.push(now() - d.t); gotB++; }
+  };
+  for (const b of browsers) {
+    b.onMessage = (msg) => {
+      const d = msg && msg.data;
+      if (d && d.k === tag && load.has(d.t)) { p2b.push(now() - d.t); gotP++; }
+    };
+  }
+  const m = await load.run({
+    fires: [
+      () => {
+        const t = now();
+        if (load.has(t)) sentP++;
+        server.send({ key: 'send', value: { k: tag, seq: sentP, t } });
+      },
+      ...browsers.map((b, i) => () => {
+        const t = now();
+        if (load.has(t)) sentB++;
+        b.emit({ k: tag, b: i, t });
+      }),
+    ],
+    warmupS,
+    measureS,
+    pids: [server.pid],
+    pending: () => gotB < sentB || gotP < sentP * n,
+  });
+  return {
+    m,
+    sentB,
+    gotB,
+    gotP,
+    b2p: { ...describe(b2p), sent: sentB, lost: sentB - gotB },
+    p2b: { ...describe(p2b), sent: sentP * n, lost: sentP * n - gotP },
+  };
 }
 
 // ---------------------------------------------------------------- metadata
