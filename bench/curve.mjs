@@ -24,7 +24,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  now, round, sleep, log, configureLog, num, commonDefaults, commonOption, checkCommon,
+  now, round, sleep, log, configureLog, num, commonDefaults, walkOptions, checkCommon,
   COMMON_USAGE, installExitHandlers, parseOrExit, finishRun, describe, procStatus,
   freePort, portIsFree, Server, connectWithRetry, parseEntry, Load, broadcastLoad, metadata,
 } from './lib.mjs';
@@ -64,30 +64,22 @@ function parseArgs(argv) {
     ...commonDefaults(), globalTimeout: 900, browsers: [1, 5, 20, 50, 100], copies: [1, 5, 10, 20],
     hz: 60, warmupS: 1, measureS: 5, batch: 10, skip: new Set(),
   };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const val = () => {
-      if (i + 1 >= argv.length) throw new Error(`missing value for ${a}`);
-      return argv[++i];
-    };
-    if (commonOption(o, a, val)) continue;
-    switch (a) {
-      case '--browsers': o.browsers = parseList(a, val(), 200); break;
-      case '--copies': o.copies = parseList(a, val(), 50); break;
-      case '--hz': o.hz = num(a, val(), { min: 0.1 }); break;
-      case '--warmup-s': o.warmupS = num(a, val()); break;
-      case '--measure-s': o.measureS = num(a, val(), { min: 0.1 }); break;
-      case '--batch': o.batch = num(a, val(), { int: true, min: 1 }); break;
-      case '--skip':
-        for (const s of val().split(',').map((x) => x.trim()).filter(Boolean)) {
-          if (!['host', 'cloud'].includes(s)) throw new Error(`cannot skip ${s}`);
-          o.skip.add(s);
-        }
-        break;
-      case '-h': case '--help': console.log(USAGE); process.exit(0); break;
-      default: throw new Error(`unknown argument ${a}`);
-    }
-  }
+  walkOptions(argv, o, {
+    usage: USAGE,
+    skippable: ['host', 'cloud'],
+    own: (a, val) => {
+      switch (a) {
+        case '--browsers': o.browsers = parseList(a, val(), 200); break;
+        case '--copies': o.copies = parseList(a, val(), 50); break;
+        case '--hz': o.hz = num(a, val(), { min: 0.1 }); break;
+        case '--warmup-s': o.warmupS = num(a, val()); break;
+        case '--measure-s': o.measureS = num(a, val(), { min: 0.1 }); break;
+        case '--batch': o.batch = num(a, val(), { int: true, min: 1 }); break;
+        default: return false;
+      }
+      return true;
+    },
+  });
   checkCommon(o);
   if (o.hz > 1000) throw new Error('--hz is at most 1000');
   if (o.measureS + o.warmupS > 120) throw new Error('warm-up + measured window longer than 120 s');

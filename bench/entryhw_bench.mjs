@@ -30,7 +30,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  now, round, sleep, tick, log, configureLog, num, commonDefaults, commonOption, checkCommon,
+  now, round, sleep, tick, log, configureLog, num, commonDefaults, walkOptions, checkCommon,
   COMMON_USAGE, installExitHandlers, parseOrExit, finishRun, openSockets, describe, procStatus,
   freePort, portIsFree, Server, connectBrowser, connectWithRetry, parseEntry, Load,
   broadcastLoad, metadata,
@@ -66,33 +66,25 @@ function parseArgs(argv) {
     ...commonDefaults(), warmup: 200, pacedN: 2000, paceMs: 1, flood: 20000, steadyBrowsers: 20,
     steadyHz: 60, steadyS: 10, steadyWarmupS: 1, cloudN: 1000, skip: new Set(),
   };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const val = () => {
-      if (i + 1 >= argv.length) throw new Error(`missing value for ${a}`);
-      return argv[++i];
-    };
-    if (commonOption(o, a, val)) continue;
-    switch (a) {
-      case '--warmup': o.warmup = num(a, val(), { int: true }); break;
-      case '--paced-n': o.pacedN = num(a, val(), { int: true, min: 1 }); break;
-      case '--pace-ms': o.paceMs = num(a, val()); break;
-      case '--flood': o.flood = num(a, val(), { int: true, min: 1 }); break;
-      case '--steady-browsers': o.steadyBrowsers = num(a, val(), { int: true, min: 1 }); break;
-      case '--steady-hz': o.steadyHz = num(a, val(), { min: 0.1 }); break;
-      case '--steady-s': o.steadyS = num(a, val(), { min: 0.1 }); break;
-      case '--steady-warmup-s': o.steadyWarmupS = num(a, val()); break;
-      case '--cloud-n': o.cloudN = num(a, val(), { int: true, min: 1 }); break;
-      case '--skip':
-        for (const s of val().split(',').map((x) => x.trim()).filter(Boolean)) {
-          if (!['paced', 'flood', 'steady', 'cloud'].includes(s)) throw new Error(`cannot skip ${s}`);
-          o.skip.add(s);
-        }
-        break;
-      case '-h': case '--help': console.log(USAGE); process.exit(0); break;
-      default: throw new Error(`unknown argument ${a}`);
-    }
-  }
+  walkOptions(argv, o, {
+    usage: USAGE,
+    skippable: ['paced', 'flood', 'steady', 'cloud'],
+    own: (a, val) => {
+      switch (a) {
+        case '--warmup': o.warmup = num(a, val(), { int: true }); break;
+        case '--paced-n': o.pacedN = num(a, val(), { int: true, min: 1 }); break;
+        case '--pace-ms': o.paceMs = num(a, val()); break;
+        case '--flood': o.flood = num(a, val(), { int: true, min: 1 }); break;
+        case '--steady-browsers': o.steadyBrowsers = num(a, val(), { int: true, min: 1 }); break;
+        case '--steady-hz': o.steadyHz = num(a, val(), { min: 0.1 }); break;
+        case '--steady-s': o.steadyS = num(a, val(), { min: 0.1 }); break;
+        case '--steady-warmup-s': o.steadyWarmupS = num(a, val()); break;
+        case '--cloud-n': o.cloudN = num(a, val(), { int: true, min: 1 }); break;
+        default: return false;
+      }
+      return true;
+    },
+  });
   checkCommon(o);
   if (o.steadyBrowsers > 200) throw new Error('--steady-browsers is at most 200');
   if (o.steadyHz > 1000) throw new Error('--steady-hz is at most 1000');

@@ -1,6 +1,6 @@
 // lib.mjs: what the bench harnesses (entryhw_bench.mjs, curve.mjs) share.
 //
-//   options     splitCommand, num, commonDefaults / commonOption / checkCommon (--cmd, --port-via, ...)
+//   options     splitCommand, num, commonDefaults / commonOption / walkOptions / checkCommon (--cmd, --port-via, --skip, --help, ...)
 //   logging     configureLog, log
 //   cleanup     spawned, openSockets, killAll, killAndExit, installExitHandlers
 //   statistics  CDF_P, quantile, describe
@@ -109,6 +109,30 @@ export function commonOption(o, a, val) {
     default: return false;
   }
   return true;
+}
+
+// Walk `argv` into `o`: the common options, `--skip LIST` (of `skippable`), -h/--help (prints
+// `usage`, exits 0), and the harness's own through `own(a, val)`, which says whether it knew `a`.
+export function walkOptions(argv, o, { usage, skippable, own }) {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const val = () => {
+      if (i + 1 >= argv.length) throw new Error(`missing value for ${a}`);
+      return argv[++i];
+    };
+    if (commonOption(o, a, val)) continue;
+    if (a === '--skip') {
+      for (const s of val().split(',').map((x) => x.trim()).filter(Boolean)) {
+        if (!skippable.includes(s)) throw new Error(`cannot skip ${s}`);
+        o.skip.add(s);
+      }
+    } else if (a === '-h' || a === '--help') {
+      console.log(usage);
+      process.exit(0);
+    } else if (!own(a, val)) {
+      throw new Error(`unknown argument ${a}`);
+    }
+  }
 }
 
 export function checkCommon(o) {
