@@ -286,3 +286,19 @@ def _factory(proto: Protocol) -> object:
     from twisted.internet.protocol import Factory
 
     return Factory.forProtocol(lambda: proto)
+
+
+class TurnRegistryTests(SynchronousTestCase):
+    def test_a_clock_is_not_kept_alive_by_its_turn(self) -> None:
+        import gc
+        import weakref
+
+        clock = Clock()
+        p = _Proto(_Transport(), clock)
+        p.write_batched(b"a")
+        clock.advance(0)
+        gone = weakref.ref(clock)
+        del clock, p
+        gc.collect()
+        self.assertIsNone(gone())
+        self.assertNotIn(None, list(writes._TURNS.keys()))

@@ -97,22 +97,25 @@ class Turn:
     flushes them all when the turn ends."""
 
     def __init__(self, clock: Any) -> None:
-        self.clock = clock
+        # Weak: the registry below is keyed weakly by the clock, which its Turn must not
+        # keep alive (a protocol with its own clock holds it itself).
+        self._clock = weakref.ref(clock)
         self.waiting: list[BatchedWrites] = []
-        self.call: Any = None
+        self.scheduled = False
 
     def add(self, proto: BatchedWrites) -> None:
         self.waiting.append(proto)
-        if self.call is None:
-            at_end = getattr(self.clock, "at_end_of_poll", None)  # entryhw.fastpath.reactor
+        if not self.scheduled:
+            self.scheduled = True
+            clock = self._clock()
+            at_end = getattr(clock, "at_end_of_poll", None)  # entryhw.fastpath.reactor
             if at_end is not None:
-                self.call = True
                 at_end(self.run)
             else:
-                self.call = self.clock.callLater(0, self.run)
+                clock.callLater(0, self.run)
 
     def run(self) -> None:
-        self.call = None
+        self.scheduled = False
         waiting, self.waiting = self.waiting, []
         for proto in waiting:  # each guards its own flush (a protocol flushed early is a no-op)
             proto._end_of_turn()
