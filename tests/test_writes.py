@@ -195,8 +195,12 @@ class DirectSendTests(TestCase):
     def test_an_empty_buffer_sends_without_registering_for_writing(self) -> None:
         from entryhw.fastpath import writes as fast
 
+        registered: list[int] = []
+        start = self.transport.startWriting
+        self.patch(self.transport, "startWriting", lambda: (registered.append(1), start()))
         fast.send(self.transport, b"now")
-        self.assertNotIn(self.transport, reactor.getWriters())  # no epoll round
+        self.assertEqual(registered, [])  # never registered with epoll (write + push would)
+        self.assertNotIn(self.transport, reactor.getWriters())
         self.theirs.setblocking(False)
         self.assertEqual(self.theirs.recv(10), b"now")
 
